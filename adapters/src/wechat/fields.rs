@@ -1,0 +1,341 @@
+//! [`Fields`]: the flat name → value content of one v2 message (request, reply, notification),
+//! kept sorted by name in byte order so that signing streams it without sorting or allocating.
+
+use crate::money::AmountFen;
+use crate::secret::ApiKey;
+use crate::wechat::sign::{sign_sorted, SignType, Signature};
+
+/// The parameters of one v2 message. Names are unique and kept in byte order; every field
+/// received is kept, known or not, because the signature covers all of them (§1.1).
+///
+/// ```
+/// use cashier_adapters::{Fields, SignType, ApiKey};
+/// let mut fields = Fields::new();
+/// fields.insert("mch_id", "10000100");
+/// fields.insert("appid", "wxd930ea5d5a258f4f");
+/// assert_eq!(fields.iter().next(), Some(("appid", "wxd930ea5d5a258f4f")));
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Fields {
+    entries: Vec<(String, String)>,
+}
+
+/// A field name appeared twice in one message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("duplicate field <{name}>")]
+pub struct DuplicateField {
+    /// The repeated name.
+    pub name: String,
+}
+
+impl Fields {
+    /// An empty message.
+    pub fn new() -> Fields {
+        Fields::default()
+    }
+
+    /// An empty message with room for `capacity` fields.
+    pub fn with_capacity(capacity: usize) -> Fields {
+        Fields {
+            entries: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.entries
+            .binary_search_by(|(probe, _)| probe.as_bytes().cmp(name.as_bytes()))
+    }
+
+    /// Sets a field, replacing and returning any previous value.
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) -> Option<String> {
+        let name = name.into();
+        let value = value.into();
+        match self.position(&name) {
+            Ok(index) => self
+                .entries
+                .get_mut(index)
+                .map(|entry| std::mem::replace(&mut entry.1, value)),
+            Err(index) => {
+                self.entries.insert(index, (name, value));
+                None
+            }
+        }
+    }
+
+    /// Sets a field only when `value` is present.
+    pub fn insert_optional(&mut self, name: &str, value: Option<impl Into<String>>) {
+        if let Some(value) = value {
+            self.insert(name, value);
+        }
+    }
+
+    /// Adds a field that must not exist yet (the XML reader's rule for received messages).
+    pub fn insert_new(&mut self, name: String, value: String) -> Result<(), DuplicateField> {
+        match self.position(&name) {
+            Ok(_) => Err(DuplicateField { name }),
+            Err(index) => {
+                self.entries.insert(index, (name, value));
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes a field, returning its value.
+    pub fn remove(&mut self, name: &str) -> Option<String> {
+        let index = self.position(name).ok()?;
+        Some(self.entries.remove(index).1)
+    }
+
+    /// The value of a field, empty or not.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let index = self.position(name).ok()?;
+        self.entries.get(index).map(|(_, value)| value.as_str())
+    }
+
+    /// The value of a field when present and not empty: WeChat treats an empty element as absent.
+    pub fn get_nonempty(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|value| !value.is_empty())
+    }
+
+    /// True when the field is present and not empty.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get_nonempty(name).is_some()
+    }
+
+    /// All fields in byte order of their names.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone + '_ {
+        self.entries
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+
+    /// The number of fields.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Signs every field except `sign` and empty ones.
+    pub fn sign(&self, sign_type: SignType, key: &ApiKey) -> Signature {
+        sign_sorted(sign_type, key, self.iter())
+    }
+
+    /// Signs and stores the result in `sign`.
+    pub fn sign_in_place(&mut self, sign_type: SignType, key: &ApiKey) {
+        let signature = self.sign(sign_type, key);
+        self.insert("sign", signature.as_str());
+    }
+
+    /// Verifies `sign` over every other field in constant time. The algorithm is the message's
+    /// own `sign_type` when present, else `default_sign_type` (HMAC orders receive notifications
+    /// without `sign_type`, §4).
+    pub fn verify(&self, default_sign_type: SignType, key: &ApiKey) -> Result<SignType, SignCheck> {
+        let received = self.get_nonempty("sign").ok_or(SignCheck::Missing)?;
+        let sign_type = match self.get_nonempty("sign_type") {
+            Some(text) => SignType::parse(text).ok_or(SignCheck::UnknownSignType)?,
+            None => default_sign_type,
+        };
+        if self.sign(sign_type, key).matches(received) {
+            Ok(sign_type)
+        } else {
+            Err(SignCheck::Mismatch)
+        }
+    }
+
+    /// The members of an indexed family such as `coupon_id_$n`: `(n, value)` for each
+    /// `prefix_<n>` whose suffix is a plain decimal index, in index order.
+    pub fn indexed(&self, prefix: &str) -> Vec<(usize, &str)> {
+        let mut members: Vec<(usize, &str)> = self
+            .iter()
+            .filter_map(|(name, value)| {
+                let index = name.strip_prefix(prefix)?.strip_prefix('_')?;
+                Some((parse_index(index)?, value))
+            })
+            .collect();
+        members.sort_unstable_by_key(|(index, _)| *index);
+        members
+    }
+
+    /// The value of `prefix_<n>`.
+    pub fn nth(&self, prefix: &str, index: usize) -> Option<&str> {
+        self.get_nonempty(&format!("{prefix}_{index}"))
+    }
+
+    /// The value of `prefix_<n>_<m>` (two-level families such as `coupon_type_$n_$m`).
+    pub fn nth_nth(&self, prefix: &str, outer: usize, inner: usize) -> Option<&str> {
+        self.get_nonempty(&format!("{prefix}_{outer}_{inner}"))
+    }
+
+    /// Parses an integer-fen field when present: `Ok(None)` when absent, an error when malformed.
+    pub fn amount(&self, name: &'static str) -> Result<Option<AmountFen>, FieldError> {
+        match self.get_nonempty(name) {
+            None => Ok(None),
+            Some(text) => AmountFen::parse_fen(text)
+                .map(Some)
+                .map_err(|_| FieldError::invalid(name, text, "an integer number of fen")),
+        }
+    }
+
+    /// Parses a required integer-fen field.
+    pub fn required_amount(&self, name: &'static str) -> Result<AmountFen, FieldError> {
+        self.amount(name)?.ok_or(FieldError::Missing { name })
+    }
+
+    /// A required non-empty field.
+    pub fn required(&self, name: &'static str) -> Result<&str, FieldError> {
+        self.get_nonempty(name).ok_or(FieldError::Missing { name })
+    }
+
+    /// A required field parsed by `parse` (for validated identifiers).
+    pub fn required_as<T, E>(
+        &self,
+        name: &'static str,
+        parse: impl FnOnce(String) -> Result<T, E>,
+    ) -> Result<T, FieldError> {
+        let text = self.required(name)?;
+        parse(text.to_owned()).map_err(|_| FieldError::invalid(name, text, "a valid identifier"))
+    }
+
+    /// An optional field parsed by `parse`.
+    pub fn optional_as<T, E>(
+        &self,
+        name: &'static str,
+        parse: impl FnOnce(String) -> Result<T, E>,
+    ) -> Result<Option<T>, FieldError> {
+        match self.get_nonempty(name) {
+            None => Ok(None),
+            Some(text) => parse(text.to_owned())
+                .map(Some)
+                .map_err(|_| FieldError::invalid(name, text, "a valid identifier")),
+        }
+    }
+
+    /// An optional count such as `coupon_count`.
+    pub fn count(&self, name: &'static str) -> Result<Option<usize>, FieldError> {
+        match self.get_nonempty(name) {
+            None => Ok(None),
+            Some(text) => parse_index(text)
+                .map(Some)
+                .ok_or_else(|| FieldError::invalid(name, text, "a count")),
+        }
+    }
+}
+
+fn parse_index(text: &str) -> Option<usize> {
+    if text.is_empty() || text.len() > 4 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+impl std::fmt::Debug for Fields {
+    /// Shows names and values except `sign`, which is shortened: messages never contain the key,
+    /// but a signature is still a credential-derived value that logs do not need in full.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = formatter.debug_map();
+        for (name, value) in self.iter() {
+            if name == "sign" {
+                map.entry(&name, &format_args!("{}…", value.get(..6).unwrap_or(value)));
+            } else {
+                map.entry(&name, &value);
+            }
+        }
+        map.finish()
+    }
+}
+
+impl<N: Into<String>, V: Into<String>> FromIterator<(N, V)> for Fields {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(pairs: I) -> Fields {
+        let mut fields = Fields::new();
+        for (name, value) in pairs {
+            fields.insert(name, value);
+        }
+        fields
+    }
+}
+
+/// The outcome of checking a received `sign`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignCheck {
+    /// No `sign` element, or an empty one.
+    #[error("the message carries no sign")]
+    Missing,
+    /// `sign_type` names neither MD5 nor HMAC-SHA256.
+    #[error("the message names an unknown sign_type")]
+    UnknownSignType,
+    /// The sign does not match.
+    #[error("the sign does not match")]
+    Mismatch,
+}
+
+/// A required field is missing or malformed in a received message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    /// The field is absent or empty.
+    #[error("missing field {name}")]
+    Missing {
+        /// The field name.
+        name: &'static str,
+    },
+    /// The field does not hold what it should.
+    #[error("field {name} = {value:?} is not {expected}")]
+    Invalid {
+        /// The field name.
+        name: &'static str,
+        /// The received text.
+        value: String,
+        /// What it should be.
+        expected: &'static str,
+    },
+}
+
+impl FieldError {
+    pub(crate) fn invalid(name: &'static str, value: &str, expected: &'static str) -> FieldError {
+        FieldError::Invalid {
+            name,
+            value: value.to_owned(),
+            expected,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_stay_sorted_in_byte_order() {
+        let fields: Fields = [("b", "2"), ("B", "1"), ("a", "3")].into_iter().collect();
+        let names: Vec<&str> = fields.iter().map(|(name, _)| name).collect();
+        assert_eq!(names, ["B", "a", "b"]);
+    }
+
+    #[test]
+    fn indexed_families_parse_in_index_order_and_ignore_other_suffixes() {
+        let fields: Fields = [
+            ("coupon_id_10", "c10"),
+            ("coupon_id_1", "c1"),
+            ("coupon_id_0", "c0"),
+            ("coupon_id_x", "no"),
+            ("coupon_id_1_0", "two-level"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            fields.indexed("coupon_id"),
+            vec![(0, "c0"), (1, "c1"), (10, "c10")]
+        );
+        assert_eq!(fields.nth_nth("coupon_id", 1, 0), Some("two-level"));
+    }
+
+    #[test]
+    fn duplicate_insert_new_is_rejected() {
+        let mut fields = Fields::new();
+        assert!(fields.insert_new("a".into(), "1".into()).is_ok());
+        assert!(fields.insert_new("a".into(), "2".into()).is_err());
+    }
+}
