@@ -24,7 +24,7 @@ pub fn build_signed_request(
     merchant.add_identity(&mut fields);
     fields.insert("nonce_str", nonce.as_str());
     fields.sign_in_place(merchant.sign_type, &merchant.key);
-    Ok(xml_post(base, endpoint_path, &fields, needs_client_certificate)?)
+    xml_post(base, endpoint_path, &fields, needs_client_certificate)
 }
 
 /// Wraps already complete fields as a POST.

@@ -147,10 +147,12 @@ impl Fields {
     }
 
     /// The members of an indexed family such as `coupon_id_$n`: `(n, value)` for each
-    /// `prefix_<n>` whose suffix is a plain decimal index, in index order.
+    /// non-empty `prefix_<n>` whose suffix is a plain decimal index, in index order (an empty
+    /// element counts as absent, as everywhere in v2).
     pub fn indexed(&self, prefix: &str) -> Vec<(usize, &str)> {
         let mut members: Vec<(usize, &str)> = self
             .iter()
+            .filter(|(_, value)| !value.is_empty())
             .filter_map(|(name, value)| {
                 let index = name.strip_prefix(prefix)?.strip_prefix('_')?;
                 Some((parse_index(index)?, value))

@@ -392,9 +392,12 @@ impl<'a> Reader<'a> {
 
     fn entity(&mut self, value: &mut String) -> Result<(), XmlError> {
         let rest = self.rest();
+        // The longest valid reference is `&#x10FFFF;` (10 bytes); the search is by byte so that
+        // the window may end inside a multi-byte character.
         let end = rest
-            .get(..rest.len().min(12))
-            .and_then(|head| head.find(';'))
+            .bytes()
+            .take(12)
+            .position(|byte| byte == b';')
             .ok_or_else(|| self.malformed("unterminated entity reference"))?;
         let entity = rest.get(1..end).unwrap_or("");
         let decoded = match entity {
@@ -642,6 +645,10 @@ mod tests {
         assert_eq!(fields.get("a"), Some("中文"));
         assert_eq!(fields.get("b"), Some("x\ny\nz"));
         assert_eq!(fields.get("c"), Some("\r"));
+        assert_eq!(
+            read_str("<xml><a>&amp;中文中文中文</a></xml>").unwrap_or_default().get("a"),
+            Some("&中文中文中文")
+        );
         assert!(matches!(
             read_str("<xml><a>&#0;</a></xml>"),
             Err(XmlError::UnknownEntity { .. })

@@ -8,14 +8,13 @@ use std::io::Read;
 
 use flate2::read::GzDecoder;
 
-use crate::ids::Nonce;
 use crate::money::AmountFen;
-use crate::transport::{HttpRequest, HttpResponse};
+use crate::transport::HttpResponse;
 use crate::wechat::endpoints::Endpoint;
 use crate::wechat::envelope;
 use crate::wechat::error::{Api, RequestError, WechatError};
 use crate::wechat::fields::{FieldError, Fields};
-use crate::wechat::merchant::{ApiBase, MerchantContext};
+use crate::wechat::merchant::MerchantContext;
 use crate::wechat::time;
 
 /// The largest bill accepted after decompression; a bigger one is refused rather than filling
@@ -105,8 +104,9 @@ pub struct BillRow {
     pub body: Option<String>,
     /// 商户数据包.
     pub attach: Option<String>,
-    /// 手续费, in thousandths of a fen (the bill prints up to five decimals of yuan).
-    pub fee_millifen: Option<u64>,
+    /// 手续费, in thousandths of a fen (the bill prints up to five decimals of yuan); negative
+    /// on refund rows.
+    pub fee_millifen: Option<i64>,
     /// 费率 (such as `0.60%`).
     pub rate: Option<String>,
     /// 订单金额.
@@ -129,7 +129,7 @@ pub struct BillSummary {
     /// 充值券退款总金额.
     pub recharge_coupon_refund_fee: Option<AmountFen>,
     /// 手续费总金额, in thousandths of a fen.
-    pub fee_millifen: Option<u64>,
+    pub fee_millifen: Option<i64>,
     /// 订单总金额.
     pub total_fee: Option<AmountFen>,
     /// 申请退款总金额.
@@ -182,9 +182,14 @@ impl From<BillError> for WechatError {
     }
 }
 
-/// Parses yuan with up to five decimals into thousandths of a fen.
-fn parse_millifen(text: &str) -> Option<u64> {
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+/// Parses yuan with up to five decimals into thousandths of a fen. Refund rows carry negative
+/// fees (the fee given back), so a leading `-` is accepted.
+fn parse_millifen(text: &str) -> Option<i64> {
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
     if whole.is_empty()
         || whole.len() > 12
         || fraction.len() > 5
@@ -192,11 +197,11 @@ fn parse_millifen(text: &str) -> Option<u64> {
     {
         return None;
     }
-    let mut millifen = whole.parse::<u64>().ok()?.checked_mul(100_000)?;
+    let mut millifen = whole.parse::<i64>().ok()?.checked_mul(100_000)?;
     for (position, digit) in fraction.bytes().enumerate() {
-        millifen += u64::from(digit - b'0') * 10u64.pow(4 - position as u32);
+        millifen += i64::from(digit - b'0') * 10i64.pow(4 - position as u32);
     }
-    Some(millifen)
+    Some(if negative { -millifen } else { millifen })
 }
 
 /// Splits a data or summary line: every field starts with a backtick; fields are separated by
@@ -239,7 +244,7 @@ impl<'a> Table<'a> {
             .transpose()
     }
 
-    fn millifen(&self, column: &str) -> Result<Option<u64>, BillError> {
+    fn millifen(&self, column: &str) -> Result<Option<i64>, BillError> {
         self.optional(column)
             .map(|text| {
                 parse_millifen(text).ok_or_else(|| BillError::Malformed {
@@ -408,11 +413,6 @@ impl Endpoint for DownloadBillRequest {
         })
     }
 
-    fn build(&self, base: &ApiBase, merchant: &MerchantContext, nonce: &Nonce) -> Result<HttpRequest, RequestError> {
-        let fields = self.business_fields(merchant)?;
-        envelope::build_signed_request(base, Self::PATH, fields, merchant, nonce, false)
-    }
-
     /// A bill body is text or gzip; an XML body is a failure (`return_msg`, `error_code`).
     fn parse(response: &HttpResponse, _merchant: &MerchantContext) -> Result<Bill, WechatError> {
         if response.status != 200 {
@@ -421,11 +421,15 @@ impl Endpoint for DownloadBillRequest {
             });
         }
         if looks_like_xml(&response.body) {
+            // Failures carry `error_code` (20002 "No Bill Exist", "Bill Creating", ...) beside
+            // `return_msg`; both are kept so callers can tell "retry after 10:00" from "none".
             let fields = envelope::read_reply(response)?;
-            envelope::check_return_code(&fields)?;
+            let return_msg = fields
+                .get_nonempty("return_msg")
+                .unwrap_or("downloadbill returned XML without a bill");
             let message = match fields.get_nonempty("error_code") {
-                Some(code) => format!("{} (error_code {code})", fields.get("return_msg").unwrap_or("")),
-                None => "downloadbill returned XML without a bill".to_owned(),
+                Some(code) => format!("{return_msg} (error_code {code})"),
+                None => return_msg.to_owned(),
             };
             return Err(WechatError::Protocol { return_msg: message });
         }
@@ -451,6 +455,7 @@ mod tests {
         assert_eq!(parse_millifen("0.00006"), Some(6));
         assert_eq!(parse_millifen("1.5"), Some(150_000));
         assert_eq!(parse_millifen("0.000001"), None);
-        assert_eq!(parse_millifen("-1"), None);
+        assert_eq!(parse_millifen("-0.00600"), Some(-600));
+        assert_eq!(parse_millifen("--1"), None);
     }
 }
