@@ -1,1 +1,14 @@
-//! Placeholder
+//! cashier: an embeddable, actor-based payment engine for WeChat Pay v2, with a simulator of
+//! WeChat's servers. This facade re-exports the workspace's public API and holds the command
+//! line tool's logic ([`cli`]).
+//!
+//! - [`adapters`]: the WeChat Pay v2 protocol layer (signing, XML, endpoints, notifications,
+//!   client pay parameters, web-view bridge, reqwest transport).
+//! - [`engine`]: the order engine.
+//! - [`harness`]: the WeChat simulator.
+
+pub use cashier_adapters as adapters;
+pub use cashier_engine as engine;
+pub use cashier_harness as harness;
+
+pub mod cli;

@@ -44,6 +44,6 @@ pub use wechat::fields::{Fields, FieldError, SignCheck};
 pub use wechat::merchant::{ApiBase, MerchantContext};
 pub use wechat::nonce::{ChaChaNonceSource, NonceSource};
 pub use wechat::notify;
-pub use wechat::sign::{sign_pairs, sign_sorted, SignType, Signature};
+pub use wechat::sign::{sign_canonical_text, sign_pairs, sign_sorted, SignType, Signature};
 pub use wechat::types::{Coupon, OrderRef, PaymentDetails, RefundStatus, TradeState, TradeType};
 pub use wechat::xml;

@@ -184,6 +184,33 @@ pub fn sign_pairs(sign_type: SignType, key: &ApiKey, pairs: &mut [(&str, &str)])
     sign_sorted(sign_type, key, pairs.iter().copied())
 }
 
+/// Signs an explicit canonical string (without the `&key=` suffix, which is appended here).
+/// Diagnostics use it to reproduce other implementations' mistakes, such as signing empty
+/// values; protocol code always uses [`sign_sorted`].
+pub fn sign_canonical_text(sign_type: SignType, key: &ApiKey, canonical_without_key: &str) -> Signature {
+    let mut signature = Signature {
+        hex: [0; 64],
+        len: 0,
+    };
+    let prefix: &[u8] = if canonical_without_key.is_empty() { b"key=" } else { b"&key=" };
+    let parts = [canonical_without_key.as_bytes(), prefix, key.expose().as_bytes()];
+    match sign_type {
+        SignType::Md5 => {
+            let mut hasher = Md5::new();
+            parts.iter().for_each(|part| hasher.update(part));
+            write_hex(UPPER_HEX, &hasher.finalize(), &mut signature.hex);
+            signature.len = 32;
+        }
+        SignType::HmacSha256 => {
+            let mut mac = key.hmac();
+            parts.iter().for_each(|part| mac.update(part));
+            write_hex(UPPER_HEX, &mac.finalize().into_bytes(), &mut signature.hex);
+            signature.len = 64;
+        }
+    }
+    signature
+}
+
 /// The canonical string with the key masked, for diagnostics (`cashier sign`). Never log the
 /// unmasked form: it contains the key.
 pub fn canonical_string_masked<'a>(
@@ -211,6 +238,17 @@ mod tests {
         let signed = sign_sorted(SignType::Md5, &key("k"), []);
         let expected = format!("{:X}", Md5::digest(b"key=k"));
         assert_eq!(signed.as_str(), expected);
+    }
+
+    #[test]
+    fn explicit_canonical_text_signs_like_the_streamed_form() {
+        let pairs = [("a", "1"), ("b", "2")];
+        for sign_type in [SignType::Md5, SignType::HmacSha256] {
+            assert_eq!(
+                sign_canonical_text(sign_type, &key("k"), "a=1&b=2"),
+                sign_sorted(sign_type, &key("k"), pairs)
+            );
+        }
     }
 
     #[test]

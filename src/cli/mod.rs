@@ -1,0 +1,13 @@
+//! The `cashier` command line: each subcommand is a module with a pure `run` function (input
+//! in, output text and exit status out) so that it is tested without spawning processes.
+
+pub mod sign;
+
+/// What a subcommand produced: its standard output and its exit status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandOutput {
+    /// Text for standard output.
+    pub stdout: String,
+    /// The process exit status.
+    pub exit_code: i32,
+}
