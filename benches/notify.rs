@@ -2,7 +2,7 @@
 //! 5 us): the full path (XML read, sign check, identity and amount checks, typed details), and
 //! its parts.
 
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -19,7 +19,10 @@ fn notify_benches(criterion: &mut Criterion) {
         let merchant = common::merchant(sign_type);
         let amount = AmountFen::from_fen(888);
         // Sanity: the body verifies, so the bench measures the success path.
-        UnverifiedPaymentNotification::parse(&body).unwrap().verify(&merchant, amount).unwrap();
+        UnverifiedPaymentNotification::parse(&body)
+            .unwrap()
+            .verify(&merchant, amount)
+            .unwrap();
         let label = sign_type.as_str();
         criterion.bench_function(&format!("notify/parse_verify_20_fields_{label}"), |bench| {
             bench.iter(|| {
@@ -31,10 +34,16 @@ fn notify_benches(criterion: &mut Criterion) {
         });
         if sign_type == SignType::Md5 {
             println!("notification body: {} bytes", body.len());
-            criterion.bench_function("notify/xml_read_only", |bench| bench.iter(|| xml::read(black_box(&body)).unwrap()));
+            criterion.bench_function("notify/xml_read_only", |bench| {
+                bench.iter(|| xml::read(black_box(&body)).unwrap())
+            });
             let fields = xml::read(&body).unwrap();
             criterion.bench_function("notify/verify_only", |bench| {
-                bench.iter(|| black_box(&fields).verify(SignType::Md5, &merchant.key).unwrap())
+                bench.iter(|| {
+                    black_box(&fields)
+                        .verify(SignType::Md5, &merchant.key)
+                        .unwrap()
+                })
             });
         }
     }

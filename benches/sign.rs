@@ -2,7 +2,7 @@
 //! MD5 and HMAC-SHA256 over a realistic unifiedorder parameter set next to the raw hash of the
 //! same canonical string, plus a whole unifiedorder request build (validate, sign, write XML).
 
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -28,12 +28,21 @@ fn sign_benches(criterion: &mut Criterion) {
     let fields = common::unified_order_fields();
     let canonical = common::canonical_bytes(&fields);
     let key = cashier::adapters::ApiKey::new(common::KEY).unwrap();
-    let prototype = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(common::KEY.as_bytes()).unwrap();
-    println!("canonical string: {} bytes, {} parameters", canonical.len(), fields.len());
+    let prototype =
+        <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(common::KEY.as_bytes()).unwrap();
+    println!(
+        "canonical string: {} bytes, {} parameters",
+        canonical.len(),
+        fields.len()
+    );
 
     let mut group = criterion.benchmark_group("sign");
-    group.bench_function("raw_md5_of_canonical", |bench| bench.iter(|| raw_md5(black_box(&canonical))));
-    group.bench_function("sign_md5", |bench| bench.iter(|| black_box(&fields).sign(SignType::Md5, &key)));
+    group.bench_function("raw_md5_of_canonical", |bench| {
+        bench.iter(|| raw_md5(black_box(&canonical)))
+    });
+    group.bench_function("sign_md5", |bench| {
+        bench.iter(|| black_box(&fields).sign(SignType::Md5, &key))
+    });
     group.bench_function("raw_hmac_sha256_of_canonical", |bench| {
         bench.iter(|| raw_hmac(&prototype, black_box(&canonical)))
     });

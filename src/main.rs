@@ -32,12 +32,16 @@ enum Command {
 }
 
 fn sign_input(input: Vec<std::ffi::OsString>) -> Result<SignInput, String> {
-    let is_file = input.len() == 1 && input.first().is_some_and(|argument| {
-        argument.to_str().is_none_or(|text| !text.contains('='))
-    });
+    let is_file = input.len() == 1
+        && input
+            .first()
+            .is_some_and(|argument| argument.to_str().is_none_or(|text| !text.contains('=')));
     if !is_file {
         return Ok(SignInput::Pairs(
-            input.into_iter().map(|argument| argument.into_string().ok()).collect(),
+            input
+                .into_iter()
+                .map(|argument| argument.into_string().ok())
+                .collect(),
         ));
     }
     let path = input.into_iter().next().unwrap_or_default();
@@ -47,7 +51,8 @@ fn sign_input(input: Vec<std::ffi::OsString>) -> Result<SignInput, String> {
             .read_to_end(&mut bytes)
             .map_err(|error| format!("cannot read standard input: {error}"))?;
     } else {
-        bytes = std::fs::read(&path).map_err(|error| format!("cannot read {}: {error}", path.to_string_lossy()))?;
+        bytes = std::fs::read(&path)
+            .map_err(|error| format!("cannot read {}: {error}", path.to_string_lossy()))?;
     }
     Ok(SignInput::Xml(bytes))
 }
@@ -55,9 +60,16 @@ fn sign_input(input: Vec<std::ffi::OsString>) -> Result<SignInput, String> {
 fn main() -> ExitCode {
     let arguments = Arguments::parse();
     let output = match arguments.command {
-        Command::Sign { key, example, input } => {
+        Command::Sign {
+            key,
+            example,
+            input,
+        } => {
             if example {
-                let pairs = sign::EXAMPLE_PARAMETERS.iter().map(|pair| Some((*pair).to_owned())).collect();
+                let pairs = sign::EXAMPLE_PARAMETERS
+                    .iter()
+                    .map(|pair| Some((*pair).to_owned()))
+                    .collect();
                 sign::run(sign::EXAMPLE_KEY, SignInput::Pairs(pairs))
             } else {
                 match sign_input(input) {

@@ -199,10 +199,22 @@ mod tests {
         assert!(OutTradeNo::new("20150806125346").is_ok());
         assert!(OutTradeNo::new("a_b-c|d*e").is_ok());
         assert!(OutTradeNo::new("x".repeat(32)).is_ok());
-        assert!(matches!(OutTradeNo::new("x".repeat(33)), Err(IdError::Length { .. })));
-        assert!(matches!(OutTradeNo::new("12345"), Err(IdError::Length { .. })));
-        assert!(matches!(OutTradeNo::new("订单123456"), Err(IdError::Charset { .. })));
-        assert!(matches!(OutTradeNo::new("abc@12345"), Err(IdError::Charset { .. })));
+        assert!(matches!(
+            OutTradeNo::new("x".repeat(33)),
+            Err(IdError::Length { .. })
+        ));
+        assert!(matches!(
+            OutTradeNo::new("12345"),
+            Err(IdError::Length { .. })
+        ));
+        assert!(matches!(
+            OutTradeNo::new("订单123456"),
+            Err(IdError::Charset { .. })
+        ));
+        assert!(matches!(
+            OutTradeNo::new("abc@12345"),
+            Err(IdError::Charset { .. })
+        ));
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub mod secret;
 pub mod transport;
 pub mod wechat;
 
-pub use ids::{AppId, IdError, MchId, Nonce, OpenId, OutRefundNo, OutTradeNo, PrepayId, RefundId, TransactionId};
+pub use ids::{
+    AppId, IdError, MchId, Nonce, OpenId, OutRefundNo, OutTradeNo, PrepayId, RefundId,
+    TransactionId,
+};
 pub use money::{AmountFen, MoneyError};
 pub use reqwest_transport::{ClientIdentity, ReqwestTransport, ReqwestTransportConfig};
 pub use secret::{ApiKey, KeyError};
@@ -40,7 +43,7 @@ pub use wechat::client::WechatPayClient;
 pub use wechat::client_params;
 pub use wechat::endpoints::{self, Endpoint};
 pub use wechat::error::{Api, CallerAction, ErrCode, RequestError, WechatError};
-pub use wechat::fields::{Fields, FieldError, SignCheck};
+pub use wechat::fields::{FieldError, Fields, SignCheck};
 pub use wechat::merchant::{ApiBase, MerchantContext};
 pub use wechat::nonce::{ChaChaNonceSource, NonceSource};
 pub use wechat::notify;

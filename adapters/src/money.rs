@@ -160,8 +160,20 @@ mod tests {
     #[test]
     fn wire_amounts_are_integer_fen_only() {
         assert_eq!(AmountFen::parse_fen("888"), Ok(AmountFen(888)));
-        for bad in ["", "8.88", "-1", "+1", " 1", "1e3", "99999999999", "2147483648"] {
-            assert!(AmountFen::parse_fen(bad).is_err(), "{bad:?} must be rejected");
+        for bad in [
+            "",
+            "8.88",
+            "-1",
+            "+1",
+            " 1",
+            "1e3",
+            "99999999999",
+            "2147483648",
+        ] {
+            assert!(
+                AmountFen::parse_fen(bad).is_err(),
+                "{bad:?} must be rejected"
+            );
         }
     }
 
@@ -170,9 +182,15 @@ mod tests {
         assert_eq!(AmountFen::parse_yuan("0.01").map(AmountFen::fen), Ok(1));
         assert_eq!(AmountFen::parse_yuan("12.3").map(AmountFen::fen), Ok(1230));
         assert_eq!(AmountFen::parse_yuan("12").map(AmountFen::fen), Ok(1200));
-        assert_eq!(AmountFen::parse_yuan("1.50000").map(AmountFen::fen), Ok(150));
+        assert_eq!(
+            AmountFen::parse_yuan("1.50000").map(AmountFen::fen),
+            Ok(150)
+        );
         for bad in ["", ".5", "1.", "1.005", "-1.00", "1,00", "a"] {
-            assert!(AmountFen::parse_yuan(bad).is_err(), "{bad:?} must be rejected");
+            assert!(
+                AmountFen::parse_yuan(bad).is_err(),
+                "{bad:?} must be rejected"
+            );
         }
         assert_eq!(AmountFen(123_456).to_yuan_string(), "1234.56");
     }

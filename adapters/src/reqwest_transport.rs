@@ -80,11 +80,17 @@ impl ClientIdentity {
     /// From a PKCS#12 file such as `apiclient_cert.p12` (legacy 3DES/RC2 and modern AES both
     /// read); WeChat's password is the mch_id.
     pub fn from_pkcs12(der: &[u8], password: &str) -> Result<ClientIdentity, TransportConfigError> {
-        let keystore = p12_keystore::KeyStore::from_pkcs12(der, password, p12_keystore::Pkcs12ImportPolicy::Relaxed)
-            .map_err(|error| TransportConfigError::Pkcs12 {
-                detail: error.to_string(),
-            })?;
-        let (_, chain) = keystore.private_key_chain().ok_or(TransportConfigError::Pkcs12Empty)?;
+        let keystore = p12_keystore::KeyStore::from_pkcs12(
+            der,
+            password,
+            p12_keystore::Pkcs12ImportPolicy::Relaxed,
+        )
+        .map_err(|error| TransportConfigError::Pkcs12 {
+            detail: error.to_string(),
+        })?;
+        let (_, chain) = keystore
+            .private_key_chain()
+            .ok_or(TransportConfigError::Pkcs12Empty)?;
         if chain.certs().is_empty() {
             return Err(TransportConfigError::Pkcs12Empty);
         }
@@ -93,7 +99,9 @@ impl ClientIdentity {
             pem.push_str(&pem_block("CERTIFICATE", certificate.as_der()));
         }
         pem.push_str(&pem_block("PRIVATE KEY", chain.key().as_der()));
-        Ok(ClientIdentity { pem: pem.into_bytes() })
+        Ok(ClientIdentity {
+            pem: pem.into_bytes(),
+        })
     }
 
     fn to_reqwest(&self) -> Result<reqwest::Identity, TransportConfigError> {
@@ -155,9 +163,11 @@ impl ReqwestTransport {
             Ok(builder)
         };
         let build = |builder: reqwest::ClientBuilder| {
-            builder.build().map_err(|error| TransportConfigError::Client {
-                detail: error.to_string(),
-            })
+            builder
+                .build()
+                .map_err(|error| TransportConfigError::Client {
+                    detail: error.to_string(),
+                })
         };
         let plain = build(builder()?)?;
         let with_certificate = match &config.client_identity {
@@ -174,9 +184,14 @@ impl ReqwestTransport {
 
     async fn exchange(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         let client = if request.needs_client_certificate {
-            self.with_certificate.as_ref().ok_or_else(|| TransportError::NotSent {
-                detail: format!("{} needs a client certificate and none is configured", request.path),
-            })?
+            self.with_certificate
+                .as_ref()
+                .ok_or_else(|| TransportError::NotSent {
+                    detail: format!(
+                        "{} needs a client certificate and none is configured",
+                        request.path
+                    ),
+                })?
         } else {
             &self.plain
         };
@@ -187,7 +202,11 @@ impl ReqwestTransport {
         let mut response = builder.send().await.map_err(|error| self.classify(error))?;
         let status = response.status().as_u16();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|error| self.classify(error))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| self.classify(error))?
+        {
             if body.len() + chunk.len() > self.max_response_bytes {
                 return Err(TransportError::ResponseTooLarge {
                     limit_bytes: self.max_response_bytes,

@@ -76,7 +76,11 @@ fn read_fields(input: SignInput) -> Result<Fields, String> {
 }
 
 /// A canonical string built with a deliberate variation, to reproduce a mistaken signer.
-fn variant_canonical(fields: &Fields, keep: impl Fn(&str, &str) -> bool, map_value: impl Fn(&str) -> String) -> String {
+fn variant_canonical(
+    fields: &Fields,
+    keep: impl Fn(&str, &str) -> bool,
+    map_value: impl Fn(&str) -> String,
+) -> String {
     fields
         .iter()
         .filter(|(name, value)| keep(name, value))
@@ -105,7 +109,10 @@ pub fn run(key_text: &str, input: SignInput) -> CommandOutput {
     let key = ApiKey::new_for_diagnostics(key_text);
     let mut out = String::new();
     let mut hints = Vec::new();
-    out.push_str(&format!("canonical: {}\n", canonical_string_masked(fields.iter(), &key)));
+    out.push_str(&format!(
+        "canonical: {}\n",
+        canonical_string_masked(fields.iter(), &key)
+    ));
     let md5 = fields.sign(SignType::Md5, &key);
     let hmac = fields.sign(SignType::HmacSha256, &key);
     out.push_str(&format!("MD5: {md5}\nHMAC-SHA256: {hmac}\n"));
@@ -159,7 +166,10 @@ pub fn run(key_text: &str, input: SignInput) -> CommandOutput {
                     out.push_str(&format!("sign: matches {sign_type}\n"));
                     let declared_type = declared.and_then(SignType::parse);
                     if declared_type.is_some_and(|declared_type| declared_type != sign_type) {
-                        hints.push(format!("the sign is {sign_type} but sign_type says {}", declared.unwrap_or("")));
+                        hints.push(format!(
+                            "the sign is {sign_type} but sign_type says {}",
+                            declared.unwrap_or("")
+                        ));
                     }
                     if declared.is_none() && sign_type == SignType::HmacSha256 {
                         hints.push(
@@ -171,7 +181,9 @@ pub fn run(key_text: &str, input: SignInput) -> CommandOutput {
                     0
                 }
                 None => {
-                    out.push_str(&format!("sign: {received} does not match MD5 or HMAC-SHA256\n"));
+                    out.push_str(&format!(
+                        "sign: {received} does not match MD5 or HMAC-SHA256\n"
+                    ));
                     explain_mismatch(&fields, &key, received, &mut hints);
                     1
                 }
@@ -181,7 +193,10 @@ pub fn run(key_text: &str, input: SignInput) -> CommandOutput {
     for hint in hints {
         out.push_str(&format!("hint: {hint}\n"));
     }
-    CommandOutput { stdout: out, exit_code }
+    CommandOutput {
+        stdout: out,
+        exit_code,
+    }
 }
 
 /// Re-signs the usual mistaken variants and reports any that reproduces the received sign.
@@ -193,7 +208,9 @@ fn explain_mismatch(fields: &Fields, key: &ApiKey, received: &str, hints: &mut V
                 .iter()
                 .any(|sign_type| fields.sign(*sign_type, key).matches(&upper))
             {
-                hints.push("the sign matches once upper-cased: WeChat compares upper-case hex".to_owned());
+                hints.push(
+                    "the sign matches once upper-cased: WeChat compares upper-case hex".to_owned(),
+                );
                 return;
             }
         }

@@ -29,7 +29,14 @@ pub fn encode_uri_component(text: &str) -> String {
 }
 
 /// The query parameter names, in the order they are written.
-pub const BRIDGE_PARAMETERS: [&str; 6] = ["appId", "timeStamp", "nonceStr", "package", "signType", "paySign"];
+pub const BRIDGE_PARAMETERS: [&str; 6] = [
+    "appId",
+    "timeStamp",
+    "nonceStr",
+    "package",
+    "signType",
+    "paySign",
+];
 
 /// Why a bridge URL could not be built or read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -66,7 +73,10 @@ pub enum BridgeError {
 /// assert!(url.contains("&package=prepay_id%3Dwx2017033010242291fcfe0db70013231072&"));
 /// assert_eq!(bridge::parse_mini_program_pay_query(url.split_once('?').unwrap().1).unwrap(), params);
 /// ```
-pub fn mini_program_pay_url(page_path: &str, params: &JsapiPayParams) -> Result<String, BridgeError> {
+pub fn mini_program_pay_url(
+    page_path: &str,
+    params: &JsapiPayParams,
+) -> Result<String, BridgeError> {
     if !page_path.starts_with('/') || page_path.contains('?') || page_path.contains('#') {
         return Err(BridgeError::PagePath {
             path: page_path.to_owned(),
@@ -119,7 +129,10 @@ mod tests {
 
     #[test]
     fn encoding_matches_encode_uri_component() {
-        assert_eq!(encode_uri_component("a b=c&d/é-_.!~*'()"), "a%20b%3Dc%26d%2F%C3%A9-_.!~*'()");
+        assert_eq!(
+            encode_uri_component("a b=c&d/é-_.!~*'()"),
+            "a%20b%3Dc%26d%2F%C3%A9-_.!~*'()"
+        );
     }
 
     #[test]

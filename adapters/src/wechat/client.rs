@@ -65,7 +65,10 @@ impl<T: Transport> WechatPayClient<T> {
     }
 
     /// Fetches the sandbox sign key for `merchant` (whose key is the real one), §8.
-    pub async fn sandbox_sign_key(&self, merchant: &MerchantContext) -> Result<ApiKey, WechatError> {
+    pub async fn sandbox_sign_key(
+        &self,
+        merchant: &MerchantContext,
+    ) -> Result<ApiKey, WechatError> {
         self.call(merchant, &SandboxSignKeyRequest).await
     }
 }

@@ -154,7 +154,11 @@ pub fn app_pay_params(
     nonce: &Nonce,
 ) -> AppPayParams {
     let appid = merchant.invoking_appid().as_str();
-    let partnerid = merchant.sub_mch_id.as_ref().unwrap_or(&merchant.mch_id).as_str();
+    let partnerid = merchant
+        .sub_mch_id
+        .as_ref()
+        .unwrap_or(&merchant.mch_id)
+        .as_str();
     let timestamp = timestamp_unix_s.to_string();
     let sign = sign_sorted(
         merchant.sign_type,

@@ -325,7 +325,10 @@ mod tests {
             assert!(!matches!(code, ErrCode::Other(_)), "{text} is known");
             assert_eq!(code.as_str(), text);
         }
-        assert_eq!(ErrCode::parse("NEW_CODE"), ErrCode::Other("NEW_CODE".into()));
+        assert_eq!(
+            ErrCode::parse("NEW_CODE"),
+            ErrCode::Other("NEW_CODE".into())
+        );
     }
 
     #[test]
@@ -338,12 +341,18 @@ mod tests {
             ErrCode::BizerrNeedRetry.action(Api::Refund),
             CallerAction::RetrySameParameters
         );
-        assert_eq!(ErrCode::OrderPaid.action(Api::CloseOrder), CallerAction::TreatAsPaid);
+        assert_eq!(
+            ErrCode::OrderPaid.action(Api::CloseOrder),
+            CallerAction::TreatAsPaid
+        );
         assert_eq!(
             ErrCode::NotEnough.action(Api::Refund),
             CallerAction::FundAccountThenRetry
         );
-        assert_eq!(ErrCode::NotEnough.action(Api::UnifiedOrder), CallerAction::GiveUp);
+        assert_eq!(
+            ErrCode::NotEnough.action(Api::UnifiedOrder),
+            CallerAction::GiveUp
+        );
         assert_eq!(
             ErrCode::InvalidRequest.action(Api::UnifiedOrder),
             CallerAction::UseIdenticalParametersOrNewNumber

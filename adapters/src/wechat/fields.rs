@@ -3,10 +3,14 @@
 
 use crate::money::AmountFen;
 use crate::secret::ApiKey;
-use crate::wechat::sign::{sign_sorted, SignType, Signature};
+use crate::wechat::sign::{is_signed_parameter, sign_pieces, SignType, Signature};
 
 /// The parameters of one v2 message. Names are unique and kept in byte order; every field
 /// received is kept, known or not, because the signature covers all of them (§1.1).
+///
+/// Each field is stored as its piece of the canonical sign string, `&name=value`, in one
+/// allocation: signing then feeds one slice per field to the hasher, and reading a message costs
+/// one allocation per field.
 ///
 /// ```
 /// use cashier_adapters::{Fields, SignType, ApiKey};
@@ -17,7 +21,54 @@ use crate::wechat::sign::{sign_sorted, SignType, Signature};
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Fields {
-    entries: Vec<(String, String)>,
+    entries: Vec<Entry>,
+}
+
+/// One field as `&name=value`, with the name's length to split it again.
+#[derive(Clone, PartialEq, Eq)]
+struct Entry {
+    text: String,
+    name_len: usize,
+}
+
+impl Entry {
+    fn new(name: &str, value: &str) -> Entry {
+        let mut text = String::with_capacity(name.len() + value.len() + 2);
+        text.push('&');
+        text.push_str(name);
+        text.push('=');
+        text.push_str(value);
+        Entry {
+            text,
+            name_len: name.len(),
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.text.get(1..1 + self.name_len).unwrap_or("")
+    }
+
+    /// The name as bytes: lookups compare bytes, which skips `str`'s char-boundary checks
+    /// (names are ASCII-delimited, so byte order is the sign order).
+    fn name_bytes(&self) -> &[u8] {
+        self.text
+            .as_bytes()
+            .get(1..1 + self.name_len)
+            .unwrap_or_default()
+    }
+
+    fn value(&self) -> &str {
+        self.text.get(self.name_len + 2..).unwrap_or("")
+    }
+
+    /// `name=value` for the first field of a sign string, `&name=value` for the others.
+    fn sign_piece(&self, first: bool) -> &str {
+        if first {
+            self.text.get(1..).unwrap_or("")
+        } else {
+            &self.text
+        }
+    }
 }
 
 /// A field name appeared twice in one message.
@@ -43,38 +94,52 @@ impl Fields {
 
     fn position(&self, name: &str) -> Result<usize, usize> {
         self.entries
-            .binary_search_by(|(probe, _)| probe.as_bytes().cmp(name.as_bytes()))
+            .binary_search_by(|entry| entry.name_bytes().cmp(name.as_bytes()))
     }
 
     /// Sets a field, replacing and returning any previous value.
-    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) -> Option<String> {
-        let name = name.into();
-        let value = value.into();
-        match self.position(&name) {
-            Ok(index) => self
-                .entries
-                .get_mut(index)
-                .map(|entry| std::mem::replace(&mut entry.1, value)),
+    pub fn insert(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Option<String> {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        let entry = Entry::new(name, value);
+        match self.position(name) {
+            Ok(index) => self.entries.get_mut(index).map(|slot| {
+                let previous = slot.value().to_owned();
+                *slot = entry;
+                previous
+            }),
             Err(index) => {
-                self.entries.insert(index, (name, value));
+                self.entries.insert(index, entry);
                 None
             }
         }
     }
 
     /// Sets a field only when `value` is present.
-    pub fn insert_optional(&mut self, name: &str, value: Option<impl Into<String>>) {
+    pub fn insert_optional(&mut self, name: &str, value: Option<impl AsRef<str>>) {
         if let Some(value) = value {
             self.insert(name, value);
         }
     }
 
     /// Adds a field that must not exist yet (the XML reader's rule for received messages).
-    pub fn insert_new(&mut self, name: String, value: String) -> Result<(), DuplicateField> {
-        match self.position(&name) {
-            Ok(_) => Err(DuplicateField { name }),
+    pub fn insert_new(&mut self, name: &str, value: &str) -> Result<(), DuplicateField> {
+        self.insert_new_piece(Entry::new(name, value).text, name.len())
+    }
+
+    /// Adds a field given as its sign piece `&name=value`, where the name is `name_len` bytes;
+    /// the XML reader builds pieces directly to save a copy.
+    pub(crate) fn insert_new_piece(
+        &mut self,
+        text: String,
+        name_len: usize,
+    ) -> Result<(), DuplicateField> {
+        let entry = Entry { text, name_len };
+        match self.position(entry.name()) {
+            Ok(_) => Err(DuplicateField {
+                name: entry.name().to_owned(),
+            }),
             Err(index) => {
-                self.entries.insert(index, (name, value));
+                self.entries.insert(index, entry);
                 Ok(())
             }
         }
@@ -83,13 +148,13 @@ impl Fields {
     /// Removes a field, returning its value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
         let index = self.position(name).ok()?;
-        Some(self.entries.remove(index).1)
+        Some(self.entries.remove(index).value().to_owned())
     }
 
     /// The value of a field, empty or not.
     pub fn get(&self, name: &str) -> Option<&str> {
         let index = self.position(name).ok()?;
-        self.entries.get(index).map(|(_, value)| value.as_str())
+        self.entries.get(index).map(Entry::value)
     }
 
     /// The value of a field when present and not empty: WeChat treats an empty element as absent.
@@ -106,7 +171,7 @@ impl Fields {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone + '_ {
         self.entries
             .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .map(|entry| (entry.name(), entry.value()))
     }
 
     /// The number of fields.
@@ -119,9 +184,19 @@ impl Fields {
         self.entries.is_empty()
     }
 
-    /// Signs every field except `sign` and empty ones.
+    /// Signs every field except `sign` and empty ones: one hasher update per field.
     pub fn sign(&self, sign_type: SignType, key: &ApiKey) -> Signature {
-        sign_sorted(sign_type, key, self.iter())
+        let mut first = true;
+        let pieces = self
+            .entries
+            .iter()
+            .filter(|entry| is_signed_parameter(entry.name(), entry.value()))
+            .map(|entry| {
+                let piece = entry.sign_piece(first);
+                first = false;
+                piece
+            });
+        sign_pieces(sign_type, key, pieces)
     }
 
     /// Signs and stores the result in `sign`.
@@ -150,12 +225,20 @@ impl Fields {
     /// non-empty `prefix_<n>` whose suffix is a plain decimal index, in index order (an empty
     /// element counts as absent, as everywhere in v2).
     pub fn indexed(&self, prefix: &str) -> Vec<(usize, &str)> {
+        // Names sharing the prefix are contiguous in byte order: start at the first one.
+        let start = self
+            .entries
+            .partition_point(|entry| entry.name_bytes() < prefix.as_bytes());
         let mut members: Vec<(usize, &str)> = self
+            .entries
+            .get(start..)
+            .unwrap_or_default()
             .iter()
-            .filter(|(_, value)| !value.is_empty())
-            .filter_map(|(name, value)| {
-                let index = name.strip_prefix(prefix)?.strip_prefix('_')?;
-                Some((parse_index(index)?, value))
+            .take_while(|entry| entry.name_bytes().starts_with(prefix.as_bytes()))
+            .filter(|entry| !entry.value().is_empty())
+            .filter_map(|entry| {
+                let index = entry.name().strip_prefix(prefix)?.strip_prefix('_')?;
+                Some((parse_index(index)?, entry.value()))
             })
             .collect();
         members.sort_unstable_by_key(|(index, _)| *index);
@@ -250,7 +333,7 @@ impl std::fmt::Debug for Fields {
     }
 }
 
-impl<N: Into<String>, V: Into<String>> FromIterator<(N, V)> for Fields {
+impl<N: AsRef<str>, V: AsRef<str>> FromIterator<(N, V)> for Fields {
     fn from_iter<I: IntoIterator<Item = (N, V)>>(pairs: I) -> Fields {
         let mut fields = Fields::new();
         for (name, value) in pairs {
@@ -337,7 +420,11 @@ mod tests {
     #[test]
     fn duplicate_insert_new_is_rejected() {
         let mut fields = Fields::new();
-        assert!(fields.insert_new("a".into(), "1".into()).is_ok());
-        assert!(fields.insert_new("a".into(), "2".into()).is_err());
+        assert!(fields.insert_new("a", "1").is_ok());
+        assert!(fields.insert_new("a", "2").is_err());
+        assert_eq!(fields.insert("a", "3"), Some("1".to_owned()));
+        assert_eq!(fields.get("a"), Some("3"));
+        assert_eq!(fields.remove("a"), Some("3".to_owned()));
+        assert!(fields.is_empty());
     }
 }

@@ -87,15 +87,27 @@ impl MerchantContext {
     pub fn check_identity(&self, fields: &Fields) -> Result<(), WechatError> {
         check_echo(fields, "appid", Some(self.appid.as_str()))?;
         check_echo(fields, "mch_id", Some(self.mch_id.as_str()))?;
-        check_echo(fields, "sub_mch_id", self.sub_mch_id.as_ref().map(MchId::as_str))?;
+        check_echo(
+            fields,
+            "sub_mch_id",
+            self.sub_mch_id.as_ref().map(MchId::as_str),
+        )?;
         if self.sub_appid.is_some() {
-            check_echo(fields, "sub_appid", self.sub_appid.as_ref().map(AppId::as_str))?;
+            check_echo(
+                fields,
+                "sub_appid",
+                self.sub_appid.as_ref().map(AppId::as_str),
+            )?;
         }
         Ok(())
     }
 }
 
-fn check_echo(fields: &Fields, field: &'static str, expected: Option<&str>) -> Result<(), WechatError> {
+fn check_echo(
+    fields: &Fields,
+    field: &'static str,
+    expected: Option<&str>,
+) -> Result<(), WechatError> {
     let received = fields.get_nonempty(field);
     // A field that is absent on both sides is fine; a reply that omits an echo we sent is too
     // (refund notifications carry no sub_appid, for instance). A different value never is.

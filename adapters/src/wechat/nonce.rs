@@ -54,7 +54,10 @@ impl NonceSource for ChaChaNonceSource {
     fn next_nonce(&self) -> Nonce {
         // A poisoned lock only means another thread panicked mid-draw; the generator state is
         // still a valid generator state, so keep using it.
-        let mut rng = self.rng.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut rng = self
+            .rng
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let text = random_alphanumeric(&mut *rng);
         // 32 alphanumeric characters always make a valid nonce, so validation is skipped.
         Nonce::from_trusted(text)

@@ -96,6 +96,23 @@ impl fmt::Display for Signature {
 const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
 const LOWER_HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Every byte's two upper-case hex digits, so encoding costs one lookup per byte.
+const UPPER_HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut table = [[0u8; 2]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = [UPPER_HEX[byte >> 4], UPPER_HEX[byte & 0x0f]];
+        byte += 1;
+    }
+    table
+};
+
+fn write_upper_hex(bytes: &[u8], out: &mut [u8]) {
+    for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair.copy_from_slice(&UPPER_HEX_PAIRS[usize::from(*byte)]);
+    }
+}
+
 fn write_hex(digits: &[u8; 16], bytes: &[u8], out: &mut [u8]) {
     for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
         if let [high, low] = pair {
@@ -165,13 +182,52 @@ pub fn sign_sorted<'a>(
         SignType::Md5 => {
             let mut hasher = Md5::new();
             stream_canonical(sorted_pairs, key.expose(), |bytes| hasher.update(bytes));
-            write_hex(UPPER_HEX, &hasher.finalize(), &mut signature.hex);
+            write_upper_hex(&hasher.finalize(), &mut signature.hex);
             signature.len = 32;
         }
         SignType::HmacSha256 => {
             let mut mac = key.hmac();
             stream_canonical(sorted_pairs, key.expose(), |bytes| mac.update(bytes));
-            write_hex(UPPER_HEX, &mac.finalize().into_bytes(), &mut signature.hex);
+            write_upper_hex(&mac.finalize().into_bytes(), &mut signature.hex);
+            signature.len = 64;
+        }
+    }
+    signature
+}
+
+/// Signs a canonical string given as pieces (`a=1`, `&b=2`, ...) that already carry their
+/// separators; `&key=KEY` is appended. [`crate::Fields`] stores its fields in this form.
+pub(crate) fn sign_pieces<'a>(
+    sign_type: SignType,
+    key: &ApiKey,
+    pieces: impl Iterator<Item = &'a str>,
+) -> Signature {
+    let mut signature = Signature {
+        hex: [0; 64],
+        len: 0,
+    };
+    let mut any = false;
+    match sign_type {
+        SignType::Md5 => {
+            let mut hasher = Md5::new();
+            for piece in pieces {
+                any = true;
+                hasher.update(piece.as_bytes());
+            }
+            hasher.update(if any { "&key=" } else { "key=" });
+            hasher.update(key.expose().as_bytes());
+            write_upper_hex(&hasher.finalize(), &mut signature.hex);
+            signature.len = 32;
+        }
+        SignType::HmacSha256 => {
+            let mut mac = key.hmac();
+            for piece in pieces {
+                any = true;
+                mac.update(piece.as_bytes());
+            }
+            mac.update(if any { b"&key=" } else { b"key=" });
+            mac.update(key.expose().as_bytes());
+            write_upper_hex(&mac.finalize().into_bytes(), &mut signature.hex);
             signature.len = 64;
         }
     }
@@ -187,24 +243,36 @@ pub fn sign_pairs(sign_type: SignType, key: &ApiKey, pairs: &mut [(&str, &str)])
 /// Signs an explicit canonical string (without the `&key=` suffix, which is appended here).
 /// Diagnostics use it to reproduce other implementations' mistakes, such as signing empty
 /// values; protocol code always uses [`sign_sorted`].
-pub fn sign_canonical_text(sign_type: SignType, key: &ApiKey, canonical_without_key: &str) -> Signature {
+pub fn sign_canonical_text(
+    sign_type: SignType,
+    key: &ApiKey,
+    canonical_without_key: &str,
+) -> Signature {
     let mut signature = Signature {
         hex: [0; 64],
         len: 0,
     };
-    let prefix: &[u8] = if canonical_without_key.is_empty() { b"key=" } else { b"&key=" };
-    let parts = [canonical_without_key.as_bytes(), prefix, key.expose().as_bytes()];
+    let prefix: &[u8] = if canonical_without_key.is_empty() {
+        b"key="
+    } else {
+        b"&key="
+    };
+    let parts = [
+        canonical_without_key.as_bytes(),
+        prefix,
+        key.expose().as_bytes(),
+    ];
     match sign_type {
         SignType::Md5 => {
             let mut hasher = Md5::new();
             parts.iter().for_each(|part| hasher.update(part));
-            write_hex(UPPER_HEX, &hasher.finalize(), &mut signature.hex);
+            write_upper_hex(&hasher.finalize(), &mut signature.hex);
             signature.len = 32;
         }
         SignType::HmacSha256 => {
             let mut mac = key.hmac();
             parts.iter().for_each(|part| mac.update(part));
-            write_hex(UPPER_HEX, &mac.finalize().into_bytes(), &mut signature.hex);
+            write_upper_hex(&mac.finalize().into_bytes(), &mut signature.hex);
             signature.len = 64;
         }
     }

@@ -14,7 +14,11 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month as u32, day as u32)
 }
@@ -25,7 +29,8 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let era = year.div_euclid(400);
     let year_of_era = year.rem_euclid(400);
     let month = i64::from(month);
-    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
 }
@@ -97,7 +102,14 @@ pub fn parse_compact(text: &str) -> Option<i64> {
         return None;
     }
     let part = |range: std::ops::Range<usize>| text.get(range).and_then(parse_digits);
-    to_unix(part(0..4)?, part(4..6)?, part(6..8)?, part(8..10)?, part(10..12)?, part(12..14)?)
+    to_unix(
+        part(0..4)?,
+        part(4..6)?,
+        part(6..8)?,
+        part(8..10)?,
+        part(10..12)?,
+        part(12..14)?,
+    )
 }
 
 /// Parses Beijing `yyyy-MM-dd HH:mm:ss` into a Unix time.
@@ -113,7 +125,14 @@ pub fn parse_dashed(text: &str) -> Option<i64> {
         return None;
     }
     let part = |range: std::ops::Range<usize>| text.get(range).and_then(parse_digits);
-    to_unix(part(0..4)?, part(5..7)?, part(8..10)?, part(11..13)?, part(14..16)?, part(17..19)?)
+    to_unix(
+        part(0..4)?,
+        part(5..7)?,
+        part(8..10)?,
+        part(11..13)?,
+        part(14..16)?,
+        part(17..19)?,
+    )
 }
 
 /// Parses a Beijing `yyyyMMdd` date into the Unix time of its midnight.
@@ -142,7 +161,13 @@ mod tests {
 
     #[test]
     fn formatting_and_parsing_round_trip_across_centuries() {
-        for unix_s in [-86_400 * 365 * 60, 0, 951_782_400, 4_102_444_799, 7_258_118_400] {
+        for unix_s in [
+            -86_400 * 365 * 60,
+            0,
+            951_782_400,
+            4_102_444_799,
+            7_258_118_400,
+        ] {
             assert_eq!(parse_compact(&format_compact(unix_s)), Some(unix_s));
             assert_eq!(parse_dashed(&format_dashed(unix_s)), Some(unix_s));
         }

@@ -160,7 +160,12 @@ pub struct Coupon {
 pub(crate) fn read_coupons(fields: &Fields) -> Result<Vec<Coupon>, FieldError> {
     let ids = fields.indexed("coupon_id");
     let count = fields.count("coupon_count")?.unwrap_or(ids.len());
-    if count != ids.len() || ids.iter().enumerate().any(|(position, (index, _))| position != *index) {
+    if count != ids.len()
+        || ids
+            .iter()
+            .enumerate()
+            .any(|(position, (index, _))| position != *index)
+    {
         return Err(FieldError::invalid(
             "coupon_count",
             fields.get("coupon_count").unwrap_or(""),
@@ -170,8 +175,9 @@ pub(crate) fn read_coupons(fields: &Fields) -> Result<Vec<Coupon>, FieldError> {
     ids.into_iter()
         .map(|(index, coupon_id)| {
             let fee_text = fields.nth("coupon_fee", index).unwrap_or("");
-            let coupon_fee = AmountFen::parse_fen(fee_text)
-                .map_err(|_| FieldError::invalid("coupon_fee_$n", fee_text, "an integer number of fen"))?;
+            let coupon_fee = AmountFen::parse_fen(fee_text).map_err(|_| {
+                FieldError::invalid("coupon_fee_$n", fee_text, "an integer number of fen")
+            })?;
             Ok(Coupon {
                 coupon_id: coupon_id.to_owned(),
                 coupon_type: fields.nth("coupon_type", index).map(str::to_owned),
@@ -243,7 +249,11 @@ impl PaymentDetails {
 /// Checks a free-text request field: at most `max_bytes` UTF-8 bytes, no 4-byte characters
 /// (§0: only 1–3-byte characters), no characters XML cannot carry, no surrounding whitespace
 /// (whitespace handling is unconfirmed on WeChat's side, §1.4, so it is refused up front).
-pub(crate) fn check_text(field: &'static str, value: &str, max_bytes: usize) -> Result<(), RequestError> {
+pub(crate) fn check_text(
+    field: &'static str,
+    value: &str,
+    max_bytes: usize,
+) -> Result<(), RequestError> {
     if value.len() > max_bytes {
         return Err(RequestError::invalid(
             field,
@@ -251,13 +261,22 @@ pub(crate) fn check_text(field: &'static str, value: &str, max_bytes: usize) -> 
         ));
     }
     if crate::wechat::xml::has_four_byte_characters(value) {
-        return Err(RequestError::invalid(field, "4-byte characters (such as emoji) are refused by WeChat"));
+        return Err(RequestError::invalid(
+            field,
+            "4-byte characters (such as emoji) are refused by WeChat",
+        ));
     }
     if !value.chars().all(crate::wechat::xml::is_xml_char) {
-        return Err(RequestError::invalid(field, "control characters cannot be sent"));
+        return Err(RequestError::invalid(
+            field,
+            "control characters cannot be sent",
+        ));
     }
     if value.trim() != value {
-        return Err(RequestError::invalid(field, "leading or trailing whitespace"));
+        return Err(RequestError::invalid(
+            field,
+            "leading or trailing whitespace",
+        ));
     }
     Ok(())
 }
@@ -268,12 +287,17 @@ pub(crate) fn check_notify_url(field: &'static str, url: &str) -> Result<(), Req
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| RequestError::invalid(field, "must be an absolute http:// or https:// URL"))?;
+        .ok_or_else(|| {
+            RequestError::invalid(field, "must be an absolute http:// or https:// URL")
+        })?;
     if rest.is_empty() || rest.starts_with('/') {
         return Err(RequestError::invalid(field, "must name a host"));
     }
     if url.contains('?') || url.contains(char::is_whitespace) {
-        return Err(RequestError::invalid(field, "must not carry a query string or spaces"));
+        return Err(RequestError::invalid(
+            field,
+            "must not carry a query string or spaces",
+        ));
     }
     Ok(())
 }

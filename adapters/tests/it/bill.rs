@@ -27,7 +27,10 @@ fn section_2_7_bill_rows_and_summary_are_typed() {
     assert_eq!(refund.fee_millifen, Some(-600));
     assert_eq!(bill.summary.trade_count, 2);
     assert_eq!(bill.summary.fee_millifen, Some(3_528));
-    assert_eq!(bill.summary.requested_refund_fee, Some(AmountFen::from_fen(100)));
+    assert_eq!(
+        bill.summary.requested_refund_fee,
+        Some(AmountFen::from_fen(100))
+    );
 }
 
 #[test]
@@ -37,11 +40,28 @@ fn section_2_7_gzip_bill_reads_like_the_plain_one() {
     encoder.write_all(&plain).unwrap();
     let gzip = encoder.finish().unwrap();
     let merchant = merchant("direct_md5");
-    let from_gzip = DownloadBillRequest::parse(&HttpResponse { status: 200, body: gzip }, &merchant).unwrap();
-    let from_plain = DownloadBillRequest::parse(&HttpResponse { status: 200, body: plain }, &merchant).unwrap();
+    let from_gzip = DownloadBillRequest::parse(
+        &HttpResponse {
+            status: 200,
+            body: gzip,
+        },
+        &merchant,
+    )
+    .unwrap();
+    let from_plain = DownloadBillRequest::parse(
+        &HttpResponse {
+            status: 200,
+            body: plain,
+        },
+        &merchant,
+    )
+    .unwrap();
     assert_eq!(from_gzip, from_plain);
     // A corrupt gzip body is a typed error.
-    let corrupt = HttpResponse { status: 200, body: vec![0x1f, 0x8b, 1, 2, 3] };
+    let corrupt = HttpResponse {
+        status: 200,
+        body: vec![0x1f, 0x8b, 1, 2, 3],
+    };
     assert!(DownloadBillRequest::parse(&corrupt, &merchant).is_err());
 }
 

@@ -13,12 +13,20 @@ use cashier_adapters::{ApiKey, SignType};
 use crate::support::fixture_dir;
 
 fn node_available() -> bool {
-    Command::new("node").arg("--version").output().map(|out| out.status.success()).unwrap_or(false)
+    Command::new("node")
+        .arg("--version")
+        .output()
+        .map(|out| out.status.success())
+        .unwrap_or(false)
 }
 
 fn run_node(script: &str) -> String {
     let output = Command::new("node").arg("-e").arg(script).output().unwrap();
-    assert!(output.status.success(), "node failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -86,5 +94,8 @@ fn section_6_1_h5_outside_a_mini_program_reports_an_error() {
         h5.payInMiniProgram(undefined, "/pages/pay/pay?x=1", (e) => {{ message = e.message; }});
         console.log(message);"#
     );
-    assert_eq!(run_node(&script).trim(), "not inside a mini program web-view");
+    assert_eq!(
+        run_node(&script).trim(),
+        "not inside a mini program web-view"
+    );
 }

@@ -8,18 +8,30 @@ use cashier_adapters::{AmountFen, ErrCode, MerchantContext, SignCheck, SignType}
 
 use crate::support::{merchant, read_fixture};
 
-fn verify(file: &str, merchant: &MerchantContext, total_fen: u64) -> Result<cashier_adapters::notify::payment::PaymentNotification, NotifyError> {
+fn verify(
+    file: &str,
+    merchant: &MerchantContext,
+    total_fen: u64,
+) -> Result<cashier_adapters::notify::payment::PaymentNotification, NotifyError> {
     let body = read_fixture(&format!("notifications/{file}"));
     UnverifiedPaymentNotification::parse(&body)?.verify(merchant, AmountFen::from_fen(total_fen))
 }
 
 #[test]
 fn section_4_official_example_with_coupons_verifies() {
-    let notification = verify("payment_md5_official_example.xml", &merchant("direct_md5"), 888).unwrap();
+    let notification = verify(
+        "payment_md5_official_example.xml",
+        &merchant("direct_md5"),
+        888,
+    )
+    .unwrap();
     assert_eq!(notification.result, PaymentResult::Paid);
     assert_eq!(notification.sign_type, SignType::Md5);
     assert_eq!(notification.details.coupons.len(), 2);
-    assert_eq!(notification.details.cash_fee, Some(AmountFen::from_fen(588)));
+    assert_eq!(
+        notification.details.cash_fee,
+        Some(AmountFen::from_fen(588))
+    );
     assert_eq!(notification.details.attach.as_deref(), Some("支付测试"));
 }
 
@@ -29,17 +41,30 @@ fn section_4_hmac_order_notification_without_sign_type_verifies_with_the_orders_
     let notification = verify("payment_hmac_without_sign_type.xml", &hmac_order, 888).unwrap();
     assert_eq!(notification.sign_type, SignType::HmacSha256);
     // Assuming MD5 (the SDK bug of pitfall §10.4) fails.
-    let error = verify("payment_hmac_without_sign_type.xml", &merchant("direct_md5"), 888).unwrap_err();
+    let error = verify(
+        "payment_hmac_without_sign_type.xml",
+        &merchant("direct_md5"),
+        888,
+    )
+    .unwrap_err();
     assert_eq!(error, NotifyError::Signature(SignCheck::Mismatch));
     // With sign_type present, the message's own sign type is used whatever the order's.
-    let with_type = verify("payment_hmac_with_sign_type.xml", &merchant("direct_md5"), 888).unwrap();
+    let with_type = verify(
+        "payment_hmac_with_sign_type.xml",
+        &merchant("direct_md5"),
+        888,
+    )
+    .unwrap();
     assert_eq!(with_type.sign_type, SignType::HmacSha256);
 }
 
 #[test]
 fn section_4_service_provider_notification_checks_sub_ids() {
     let notification = verify("payment_sp.xml", &merchant("sp_md5"), 888).unwrap();
-    assert_eq!(notification.details.sub_openid.as_deref(), Some("oUpF8uN95-Ptaags6E_roPHg7AG0"));
+    assert_eq!(
+        notification.details.sub_openid.as_deref(),
+        Some("oUpF8uN95-Ptaags6E_roPHg7AG0")
+    );
 }
 
 #[test]
@@ -104,5 +129,8 @@ fn section_4_acknowledgement_bytes_are_exact() {
     assert!(is_acknowledged(200, ACK_SUCCESS));
     assert!(!is_acknowledged(200, &ack_failure("签名失败")));
     // A reason that tries to break out of CDATA stays inside it.
-    assert!(!is_acknowledged(200, &ack_failure("]]></return_msg><return_code>SUCCESS")));
+    assert!(!is_acknowledged(
+        200,
+        &ack_failure("]]></return_msg><return_code>SUCCESS")
+    ));
 }

@@ -3,7 +3,9 @@
 //! returns a typed error on arbitrary bytes; `req_info` encryption round-trips.
 
 use cashier_adapters::notify::payment::UnverifiedPaymentNotification;
-use cashier_adapters::notify::refund::{decrypt_req_info, encrypt_req_info, UnverifiedRefundNotification};
+use cashier_adapters::notify::refund::{
+    decrypt_req_info, encrypt_req_info, UnverifiedRefundNotification,
+};
 use cashier_adapters::xml::{self, is_xml_char};
 use cashier_adapters::{sign_pairs, ApiKey, Fields, SignType};
 use proptest::prelude::*;
@@ -14,7 +16,8 @@ fn name_strategy() -> impl Strategy<Value = String> {
 
 fn value_strategy() -> impl Strategy<Value = String> {
     prop_oneof![
-        any::<String>().prop_map(|text| text.chars().filter(|c| is_xml_char(*c)).collect::<String>()),
+        any::<String>()
+            .prop_map(|text| text.chars().filter(|c| is_xml_char(*c)).collect::<String>()),
         "[a-zA-Z0-9 <>&\"'\\]\\[\\r\\n中文]{0,20}",
         Just("]]>".to_owned()),
         Just("a]]>b]]]]>c\r\nd".to_owned()),
@@ -22,7 +25,8 @@ fn value_strategy() -> impl Strategy<Value = String> {
 }
 
 fn params_strategy() -> impl Strategy<Value = Vec<(String, String)>> {
-    prop::collection::btree_map(name_strategy(), value_strategy(), 0..24).prop_map(|map| map.into_iter().collect())
+    prop::collection::btree_map(name_strategy(), value_strategy(), 0..24)
+        .prop_map(|map| map.into_iter().collect())
 }
 
 fn sign_type_strategy() -> impl Strategy<Value = SignType> {

@@ -76,7 +76,10 @@ fn summarize_case(endpoint: &str, body: Vec<u8>, merchant: &MerchantContext) -> 
             format!("result_msg={:?}", reply.result_msg)
         }),
         "refund" => summarize::<RefundRequest>(body, merchant, |reply| {
-            format!("refund_id={} out_refund_no={} refund_fee={}", reply.refund_id, reply.out_refund_no, reply.refund_fee)
+            format!(
+                "refund_id={} out_refund_no={} refund_fee={}",
+                reply.refund_id, reply.out_refund_no, reply.refund_fee
+            )
         }),
         "refundquery" => summarize::<RefundQueryRequest>(body, merchant, |reply| {
             let refunds: Vec<String> = reply
@@ -99,7 +102,11 @@ fn summarize_case(endpoint: &str, body: Vec<u8>, merchant: &MerchantContext) -> 
             )
         }),
         "downloadbill" => summarize::<DownloadBillRequest>(body, merchant, |bill| {
-            format!("rows={} trade_count={}", bill.rows.len(), bill.summary.trade_count)
+            format!(
+                "rows={} trade_count={}",
+                bill.rows.len(),
+                bill.summary.trade_count
+            )
         }),
         "getsignkey" => summarize::<SandboxSignKeyRequest>(body, merchant, |key| {
             format!("sandbox key {}", key.masked())
@@ -123,7 +130,9 @@ fn section_2_and_3_every_reply_fixture_parses_to_its_expected_summary() {
         let actual = summarize_case(endpoint, body, &merchant);
         let expected = case["expect"].as_str().unwrap();
         if actual != expected {
-            failures.push(format!("{endpoint}/{file}\n  expected: {expected}\n  actual:   {actual}"));
+            failures.push(format!(
+                "{endpoint}/{file}\n  expected: {expected}\n  actual:   {actual}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -133,10 +142,17 @@ fn section_2_and_3_every_reply_fixture_parses_to_its_expected_summary() {
         if !endpoint_dir.is_dir() {
             continue;
         }
-        let endpoint = endpoint_dir.file_name().unwrap().to_string_lossy().into_owned();
+        let endpoint = endpoint_dir
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         for file in std::fs::read_dir(&endpoint_dir).unwrap() {
             let name = file.unwrap().file_name().to_string_lossy().into_owned();
-            assert!(listed.contains(&format!("{endpoint}/{name}")), "{endpoint}/{name} has no case in replies/cases.json");
+            assert!(
+                listed.contains(&format!("{endpoint}/{name}")),
+                "{endpoint}/{name} has no case in replies/cases.json"
+            );
         }
     }
 }

@@ -13,8 +13,8 @@ use cashier_adapters::endpoints::refund_query::{RefundQueryRequest, RefundRef};
 use cashier_adapters::endpoints::sandbox_sign_key::SandboxSignKeyRequest;
 use cashier_adapters::endpoints::unified_order::{H5Scene, Payer, Trade, UnifiedOrderRequest};
 use cashier_adapters::{
-    xml, AmountFen, ApiBase, Endpoint, HttpRequest, MerchantContext, Nonce, OpenId, OrderRef, OutRefundNo, OutTradeNo,
-    RequestError, SignType, TransactionId,
+    xml, AmountFen, ApiBase, Endpoint, HttpRequest, MerchantContext, Nonce, OpenId, OrderRef,
+    OutRefundNo, OutTradeNo, RequestError, SignType, TransactionId,
 };
 
 use crate::support::{fixture_dir, merchant, update_golden};
@@ -51,14 +51,22 @@ fn check_golden(case: &str, request: &HttpRequest, merchant: &MerchantContext) {
     assert_eq!(request.method, "POST");
     let fields = xml::read(&request.body).unwrap();
     let verified = fields.verify(merchant.sign_type, &merchant.key);
-    assert!(verified.is_ok(), "{case}: request signature does not verify");
+    assert!(
+        verified.is_ok(),
+        "{case}: request signature does not verify"
+    );
     let path = fixture_dir().join("requests").join(format!("{case}.xml"));
     if update_golden() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &request.body).unwrap();
         return;
     }
-    let expected = std::fs::read(&path).unwrap_or_else(|_| panic!("{case}: run with UPDATE_GOLDEN=1 to create {}", path.display()));
+    let expected = std::fs::read(&path).unwrap_or_else(|_| {
+        panic!(
+            "{case}: run with UPDATE_GOLDEN=1 to create {}",
+            path.display()
+        )
+    });
     assert_eq!(
         String::from_utf8_lossy(&request.body),
         String::from_utf8_lossy(&expected),
@@ -67,7 +75,9 @@ fn check_golden(case: &str, request: &HttpRequest, merchant: &MerchantContext) {
 }
 
 fn build<E: Endpoint>(request: &E, merchant: &MerchantContext) -> HttpRequest {
-    request.build(&ApiBase::production(), merchant, &nonce()).unwrap()
+    request
+        .build(&ApiBase::production(), merchant, &nonce())
+        .unwrap()
 }
 
 #[test]
@@ -75,24 +85,53 @@ fn section_2_2_unifiedorder_requests_match_golden_files() {
     let direct = merchant("direct_md5");
     let hmac = merchant("direct_hmac");
     let sp = merchant("sp_md5");
-    let jsapi = Trade::Jsapi { payer: Payer::OpenId(openid()) };
+    let jsapi = Trade::Jsapi {
+        payer: Payer::OpenId(openid()),
+    };
     let request = build(&unified(jsapi.clone()), &direct);
-    assert_eq!(request.url, "https://api.mch.weixin.qq.com/pay/unifiedorder");
+    assert_eq!(
+        request.url,
+        "https://api.mch.weixin.qq.com/pay/unifiedorder"
+    );
     assert!(!request.needs_client_certificate);
     check_golden("unifiedorder_jsapi_md5", &request, &direct);
-    check_golden("unifiedorder_jsapi_hmac", &build(&unified(jsapi), &hmac), &hmac);
-    let native = Trade::Native { product_id: "12235413214070356458058".into() };
-    check_golden("unifiedorder_native", &build(&unified(native), &direct), &direct);
-    check_golden("unifiedorder_app", &build(&unified(Trade::App), &direct), &direct);
+    check_golden(
+        "unifiedorder_jsapi_hmac",
+        &build(&unified(jsapi), &hmac),
+        &hmac,
+    );
+    let native = Trade::Native {
+        product_id: "12235413214070356458058".into(),
+    };
+    check_golden(
+        "unifiedorder_native",
+        &build(&unified(native), &direct),
+        &direct,
+    );
+    check_golden(
+        "unifiedorder_app",
+        &build(&unified(Trade::App), &direct),
+        &direct,
+    );
     let mweb = Trade::Mweb {
         scene: H5Scene {
             wap_url: "https://h5.example.com".into(),
             wap_name: "仁心医院".into(),
         },
     };
-    check_golden("unifiedorder_mweb", &build(&unified(mweb), &direct), &direct);
-    let mini = Trade::Jsapi { payer: Payer::SubOpenId(openid()) };
-    check_golden("unifiedorder_sp_mini_program", &build(&unified(mini), &sp), &sp);
+    check_golden(
+        "unifiedorder_mweb",
+        &build(&unified(mweb), &direct),
+        &direct,
+    );
+    let mini = Trade::Jsapi {
+        payer: Payer::SubOpenId(openid()),
+    };
+    check_golden(
+        "unifiedorder_sp_mini_program",
+        &build(&unified(mini), &sp),
+        &sp,
+    );
 }
 
 #[test]
@@ -100,10 +139,38 @@ fn section_2_3_to_2_7_other_requests_match_golden_files() {
     let direct = merchant("direct_md5");
     let sp = merchant("sp_md5");
     let by_number = OrderRef::OutTradeNo(out_trade_no());
-    check_golden("orderquery", &build(&OrderQueryRequest { order: by_number.clone() }, &direct), &direct);
-    let by_id = OrderRef::TransactionId(TransactionId::new("4200000483202001042069747825").unwrap());
-    check_golden("orderquery_sp_by_transaction_id", &build(&OrderQueryRequest { order: by_id.clone() }, &sp), &sp);
-    check_golden("closeorder", &build(&CloseOrderRequest { out_trade_no: out_trade_no() }, &direct), &direct);
+    check_golden(
+        "orderquery",
+        &build(
+            &OrderQueryRequest {
+                order: by_number.clone(),
+            },
+            &direct,
+        ),
+        &direct,
+    );
+    let by_id =
+        OrderRef::TransactionId(TransactionId::new("4200000483202001042069747825").unwrap());
+    check_golden(
+        "orderquery_sp_by_transaction_id",
+        &build(
+            &OrderQueryRequest {
+                order: by_id.clone(),
+            },
+            &sp,
+        ),
+        &sp,
+    );
+    check_golden(
+        "closeorder",
+        &build(
+            &CloseOrderRequest {
+                out_trade_no: out_trade_no(),
+            },
+            &direct,
+        ),
+        &direct,
+    );
     let refund = RefundRequest {
         order: by_id,
         out_refund_no: OutRefundNo::new("0121120261127100000000001").unwrap(),
@@ -134,11 +201,18 @@ fn section_2_3_to_2_7_other_requests_match_golden_files() {
 fn section_8_sandbox_paths_and_getsignkey() {
     let direct = merchant("direct_md5");
     let sandbox = ApiBase::production().sandbox();
-    let query = OrderQueryRequest { order: OrderRef::OutTradeNo(out_trade_no()) };
+    let query = OrderQueryRequest {
+        order: OrderRef::OutTradeNo(out_trade_no()),
+    };
     let request = query.build(&sandbox, &direct, &nonce()).unwrap();
-    assert_eq!(request.url, "https://api.mch.weixin.qq.com/sandboxnew/pay/orderquery");
+    assert_eq!(
+        request.url,
+        "https://api.mch.weixin.qq.com/sandboxnew/pay/orderquery"
+    );
     // getsignkey always goes to the sandbox path, carries only mch_id + nonce_str + sign (MD5).
-    let request = SandboxSignKeyRequest.build(&ApiBase::production(), &direct, &nonce()).unwrap();
+    let request = SandboxSignKeyRequest
+        .build(&ApiBase::production(), &direct, &nonce())
+        .unwrap();
     assert_eq!(request.path, "/sandboxnew/pay/getsignkey");
     let fields = xml::read(&request.body).unwrap();
     let names: Vec<&str> = fields.iter().map(|(name, _)| name).collect();
@@ -156,7 +230,9 @@ fn invalid_field(request: &UnifiedOrderRequest, merchant: &MerchantContext) -> &
 #[test]
 fn section_2_2_invalid_unifiedorder_inputs_are_refused_before_sending() {
     let direct = merchant("direct_md5");
-    let jsapi = Trade::Jsapi { payer: Payer::OpenId(openid()) };
+    let jsapi = Trade::Jsapi {
+        payer: Payer::OpenId(openid()),
+    };
     let mut request = unified(jsapi.clone());
     request.total_fee = AmountFen::ZERO;
     assert_eq!(invalid_field(&request, &direct), "total_fee");
@@ -178,10 +254,14 @@ fn section_2_2_invalid_unifiedorder_inputs_are_refused_before_sending() {
     let mut request = unified(jsapi);
     request.time_expire_unix_s = request.time_start_unix_s;
     assert_eq!(invalid_field(&request, &direct), "time_expire");
-    let native = unified(Trade::Native { product_id: String::new() });
+    let native = unified(Trade::Native {
+        product_id: String::new(),
+    });
     assert_eq!(invalid_field(&native, &direct), "product_id");
     // sub_openid needs a sub_appid: a direct merchant cannot use it.
-    let mini = unified(Trade::Jsapi { payer: Payer::SubOpenId(openid()) });
+    let mini = unified(Trade::Jsapi {
+        payer: Payer::SubOpenId(openid()),
+    });
     assert_eq!(invalid_field(&mini, &direct), "sub_openid");
     // Identifier rules are enforced when the ids are built.
     assert!(OutTradeNo::new("订单号").is_err());
@@ -201,6 +281,9 @@ fn section_2_5_refund_over_total_is_refused_before_sending() {
     };
     assert!(matches!(
         refund.business_fields(&direct),
-        Err(RequestError::Invalid { field: "refund_fee", .. })
+        Err(RequestError::Invalid {
+            field: "refund_fee",
+            ..
+        })
     ));
 }

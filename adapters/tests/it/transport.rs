@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use cashier_adapters::endpoints::order_query::OrderQueryRequest;
 use cashier_adapters::{
-    ApiBase, ChaChaNonceSource, ClientIdentity, HttpRequest, OrderRef, OutTradeNo, ReqwestTransport,
-    ReqwestTransportConfig, Transport, TransportError, WechatPayClient,
+    ApiBase, ChaChaNonceSource, ClientIdentity, HttpRequest, OrderRef, OutTradeNo,
+    ReqwestTransport, ReqwestTransportConfig, Transport, TransportError, WechatPayClient,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -30,7 +30,11 @@ async fn serve_once(status: u16, body: Vec<u8>) -> (String, tokio::task::JoinHan
             if let Some(header_end) = text.find("\r\n\r\n") {
                 let length = text[..header_end]
                     .lines()
-                    .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                    .find_map(|line| {
+                        line.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
                     .unwrap_or(0);
                 if received.len() >= header_end + 4 + length {
                     break;
@@ -40,7 +44,10 @@ async fn serve_once(status: u16, body: Vec<u8>) -> (String, tokio::task::JoinHan
                 break;
             }
         }
-        let head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        let head = format!(
+            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
         socket.write_all(head.as_bytes()).await.unwrap();
         socket.write_all(&body).await.unwrap();
         received
@@ -58,15 +65,33 @@ fn transport(timeout_ms: u64) -> ReqwestTransport {
 
 #[tokio::test]
 async fn client_round_trip_over_loopback_posts_xml_and_parses_the_reply() {
-    let (base, server) = serve_once(200, read_fixture("replies/orderquery/paid_with_coupons.xml")).await;
-    let client = WechatPayClient::new(transport(5_000), ApiBase::custom(base), ChaChaNonceSource::seeded(1));
+    let (base, server) = serve_once(
+        200,
+        read_fixture("replies/orderquery/paid_with_coupons.xml"),
+    )
+    .await;
+    let client = WechatPayClient::new(
+        transport(5_000),
+        ApiBase::custom(base),
+        ChaChaNonceSource::seeded(1),
+    );
     let order = OrderRef::OutTradeNo(OutTradeNo::new("1217752501201407033233368018").unwrap());
-    let reply = client.call(&merchant("direct_md5"), &OrderQueryRequest { order }).await.unwrap();
+    let reply = client
+        .call(&merchant("direct_md5"), &OrderQueryRequest { order })
+        .await
+        .unwrap();
     assert!(reply.trade_state.is_paid());
     let request = String::from_utf8(server.await.unwrap()).unwrap();
-    assert!(request.starts_with("POST /pay/orderquery HTTP/1.1\r\n"), "{request}");
-    assert!(request.to_ascii_lowercase().contains("content-type: text/xml; charset=utf-8"));
-    assert!(request.contains("<out_trade_no><![CDATA[1217752501201407033233368018]]></out_trade_no>"));
+    assert!(
+        request.starts_with("POST /pay/orderquery HTTP/1.1\r\n"),
+        "{request}"
+    );
+    assert!(request
+        .to_ascii_lowercase()
+        .contains("content-type: text/xml; charset=utf-8"));
+    assert!(
+        request.contains("<out_trade_no><![CDATA[1217752501201407033233368018]]></out_trade_no>")
+    );
 }
 
 #[tokio::test]
@@ -118,8 +143,15 @@ fn pkcs12(password: &str, algorithm: p12_keystore::EncryptionAlgorithm) -> Vec<u
     let certificate = p12_keystore::Certificate::from_der(certified.cert.der()).unwrap();
     let chain = p12_keystore::PrivateKeyChain::new(vec![1u8, 2, 3], key, [certificate]);
     let mut keystore = p12_keystore::KeyStore::new();
-    keystore.add_entry("Tenpay Certificate", p12_keystore::KeyStoreEntry::PrivateKeyChain(chain));
-    keystore.writer(password).encryption_algorithm(algorithm).write().unwrap()
+    keystore.add_entry(
+        "Tenpay Certificate",
+        p12_keystore::KeyStoreEntry::PrivateKeyChain(chain),
+    );
+    keystore
+        .writer(password)
+        .encryption_algorithm(algorithm)
+        .write()
+        .unwrap()
 }
 
 #[test]
@@ -144,7 +176,10 @@ fn section_0_client_certificate_loads_from_pkcs12_with_mch_id_password() {
 #[test]
 fn section_0_client_certificate_loads_from_pem() {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let identity = ClientIdentity::from_pem(certified.cert.pem().as_bytes(), certified.signing_key.serialize_pem().as_bytes());
+    let identity = ClientIdentity::from_pem(
+        certified.cert.pem().as_bytes(),
+        certified.signing_key.serialize_pem().as_bytes(),
+    );
     let built = ReqwestTransport::new(ReqwestTransportConfig {
         client_identity: Some(identity),
         ..ReqwestTransportConfig::default()

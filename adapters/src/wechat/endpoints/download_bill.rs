@@ -193,7 +193,10 @@ fn parse_millifen(text: &str) -> Option<i64> {
     if whole.is_empty()
         || whole.len() > 12
         || fraction.len() > 5
-        || !whole.bytes().chain(fraction.bytes()).all(|byte| byte.is_ascii_digit())
+        || !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|byte| byte.is_ascii_digit())
     {
         return None;
     }
@@ -207,7 +210,8 @@ fn parse_millifen(text: &str) -> Option<i64> {
 /// Splits a data or summary line: every field starts with a backtick; fields are separated by
 /// `,` + backtick so a comma inside a value (商品名称) does not split it.
 fn split_backtick_line(line: &str) -> Option<Vec<&str>> {
-    line.strip_prefix('`').map(|rest| rest.split(",`").collect())
+    line.strip_prefix('`')
+        .map(|rest| rest.split(",`").collect())
 }
 
 struct Table<'a> {
@@ -223,7 +227,9 @@ impl<'a> Table<'a> {
     }
 
     fn text(&self, column: &str) -> Option<String> {
-        self.optional(column).filter(|value| !value.is_empty()).map(str::to_owned)
+        self.optional(column)
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
     }
 
     fn required(&self, column: &str) -> Result<&'a str, BillError> {
@@ -302,9 +308,11 @@ fn read_summary(table: &Table<'_>) -> Result<BillSummary, BillError> {
     })?;
     Ok(BillSummary {
         trade_count,
-        settlement_total_fee: table.amount("应结订单总金额")?.ok_or_else(|| BillError::Malformed {
-            line: table.line,
-            reason: "missing column 应结订单总金额".into(),
+        settlement_total_fee: table.amount("应结订单总金额")?.ok_or_else(|| {
+            BillError::Malformed {
+                line: table.line,
+                reason: "missing column 应结订单总金额".into(),
+            }
         })?,
         refund_fee: table.amount("退款总金额")?,
         recharge_coupon_refund_fee: table.amount("充值券退款总金额")?,
@@ -339,10 +347,17 @@ pub fn parse_bill_text(text: &str) -> Result<Bill, BillError> {
             let (summary_number, summary_line) = lines
                 .next()
                 .ok_or_else(|| malformed(number + 1, "no summary line"))?;
-            let summary_values = split_backtick_line(summary_line)
-                .ok_or_else(|| malformed(summary_number, "summary line fields must start with a backtick"))?;
+            let summary_values = split_backtick_line(summary_line).ok_or_else(|| {
+                malformed(
+                    summary_number,
+                    "summary line fields must start with a backtick",
+                )
+            })?;
             if summary_values.len() != summary_columns.len() {
-                return Err(malformed(summary_number, "summary has a different column count"));
+                return Err(malformed(
+                    summary_number,
+                    "summary has a different column count",
+                ));
             }
             let summary = read_summary(&Table {
                 columns: summary_columns,
@@ -359,7 +374,10 @@ pub fn parse_bill_text(text: &str) -> Result<Bill, BillError> {
             });
         };
         if values.len() != columns.len() {
-            return Err(malformed(number, "row has a different column count than the header"));
+            return Err(malformed(
+                number,
+                "row has a different column count than the header",
+            ));
         }
         rows.push(read_row(&Table {
             columns: columns.clone(),
@@ -396,7 +414,10 @@ impl Endpoint for DownloadBillRequest {
 
     fn business_fields(&self, _merchant: &MerchantContext) -> Result<Fields, RequestError> {
         if time::parse_date(&self.bill_date).is_none() {
-            return Err(RequestError::invalid("bill_date", "must be a date as yyyyMMdd"));
+            return Err(RequestError::invalid(
+                "bill_date",
+                "must be a date as yyyyMMdd",
+            ));
         }
         let mut fields = Fields::with_capacity(8);
         fields.insert("bill_date", self.bill_date.as_str());
@@ -431,7 +452,9 @@ impl Endpoint for DownloadBillRequest {
                 Some(code) => format!("{return_msg} (error_code {code})"),
                 None => return_msg.to_owned(),
             };
-            return Err(WechatError::Protocol { return_msg: message });
+            return Err(WechatError::Protocol {
+                return_msg: message,
+            });
         }
         let is_gzip = response.body.starts_with(&[0x1f, 0x8b]);
         let decoded;

@@ -55,7 +55,10 @@ pub trait Endpoint {
     }
 
     /// Parses and checks the HTTP response.
-    fn parse(response: &HttpResponse, merchant: &MerchantContext) -> Result<Self::Reply, WechatError> {
+    fn parse(
+        response: &HttpResponse,
+        merchant: &MerchantContext,
+    ) -> Result<Self::Reply, WechatError> {
         let fields = envelope::read_reply(response)?;
         let fields = envelope::check_signed_reply(Self::API, fields, merchant)?;
         Self::decode(fields)

@@ -79,7 +79,10 @@ impl Endpoint for RefundRequest {
 
     fn business_fields(&self, _merchant: &MerchantContext) -> Result<Fields, RequestError> {
         if self.refund_fee.is_zero() {
-            return Err(RequestError::invalid("refund_fee", "must be at least 1 fen"));
+            return Err(RequestError::invalid(
+                "refund_fee",
+                "must be at least 1 fen",
+            ));
         }
         if self.refund_fee > self.total_fee {
             return Err(RequestError::invalid("refund_fee", "exceeds total_fee"));
@@ -96,7 +99,10 @@ impl Endpoint for RefundRequest {
         fields.insert("total_fee", self.total_fee.to_string());
         fields.insert("refund_fee", self.refund_fee.to_string());
         fields.insert_optional("refund_desc", self.refund_desc.as_deref());
-        fields.insert_optional("refund_account", self.refund_account.map(RefundAccount::as_str));
+        fields.insert_optional(
+            "refund_account",
+            self.refund_account.map(RefundAccount::as_str),
+        );
         fields.insert_optional("notify_url", self.notify_url.as_deref());
         Ok(fields)
     }

@@ -93,11 +93,17 @@ impl RefundQueryReply {
     pub fn next_offset(&self, offset: u32) -> Option<u32> {
         let total = self.total_refund_count?;
         let seen = offset as usize + self.refunds.len();
-        (seen < total && !self.refunds.is_empty()).then(|| u32::try_from(seen).ok()).flatten()
+        (seen < total && !self.refunds.is_empty())
+            .then(|| u32::try_from(seen).ok())
+            .flatten()
     }
 }
 
-fn nth_amount(fields: &Fields, prefix: &'static str, index: usize) -> Result<Option<AmountFen>, FieldError> {
+fn nth_amount(
+    fields: &Fields,
+    prefix: &'static str,
+    index: usize,
+) -> Result<Option<AmountFen>, FieldError> {
     match fields.nth(prefix, index) {
         None => Ok(None),
         Some(text) => AmountFen::parse_fen(text)
@@ -106,34 +112,50 @@ fn nth_amount(fields: &Fields, prefix: &'static str, index: usize) -> Result<Opt
     }
 }
 
-fn read_record(fields: &Fields, index: usize, out_refund_no: &str) -> Result<RefundRecord, FieldError> {
+fn read_record(
+    fields: &Fields,
+    index: usize,
+    out_refund_no: &str,
+) -> Result<RefundRecord, FieldError> {
     let text = |prefix: &str| fields.nth(prefix, index).map(str::to_owned);
     let refund_id = fields.nth("refund_id", index).unwrap_or("");
     let coupon_refunds = fields
         .indexed(&format!("coupon_refund_id_{index}"))
         .into_iter()
         .map(|(inner, coupon_refund_id)| {
-            let fee_text = fields.nth_nth("coupon_refund_fee", index, inner).unwrap_or("");
+            let fee_text = fields
+                .nth_nth("coupon_refund_fee", index, inner)
+                .unwrap_or("");
             Ok(CouponRefund {
                 coupon_refund_id: coupon_refund_id.to_owned(),
-                coupon_type: fields.nth_nth("coupon_type", index, inner).map(str::to_owned),
+                coupon_type: fields
+                    .nth_nth("coupon_type", index, inner)
+                    .map(str::to_owned),
                 coupon_refund_fee: AmountFen::parse_fen(fee_text).map_err(|_| {
-                    FieldError::invalid("coupon_refund_fee_$n_$m", fee_text, "an integer number of fen")
+                    FieldError::invalid(
+                        "coupon_refund_fee_$n_$m",
+                        fee_text,
+                        "an integer number of fen",
+                    )
                 })?,
             })
         })
         .collect::<Result<Vec<_>, FieldError>>()?;
     Ok(RefundRecord {
-        out_refund_no: OutRefundNo::new(out_refund_no)
-            .map_err(|_| FieldError::invalid("out_refund_no_$n", out_refund_no, "a refund number"))?,
+        out_refund_no: OutRefundNo::new(out_refund_no).map_err(|_| {
+            FieldError::invalid("out_refund_no_$n", out_refund_no, "a refund number")
+        })?,
         refund_id: RefundId::new(refund_id)
             .map_err(|_| FieldError::invalid("refund_id_$n", refund_id, "a refund id"))?,
         refund_status: fields
             .nth("refund_status", index)
             .map(RefundStatus::parse)
-            .ok_or(FieldError::Missing { name: "refund_status_$n" })?,
-        refund_fee: nth_amount(fields, "refund_fee", index)?
-            .ok_or(FieldError::Missing { name: "refund_fee_$n" })?,
+            .ok_or(FieldError::Missing {
+                name: "refund_status_$n",
+            })?,
+        refund_fee: nth_amount(fields, "refund_fee", index)?.ok_or(FieldError::Missing {
+            name: "refund_fee_$n",
+        })?,
         settlement_refund_fee: nth_amount(fields, "settlement_refund_fee", index)?,
         refund_channel: text("refund_channel"),
         refund_account: text("refund_account"),

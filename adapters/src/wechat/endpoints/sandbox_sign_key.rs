@@ -30,12 +30,21 @@ impl Endpoint for SandboxSignKeyRequest {
     fn decode(fields: Fields) -> Result<ApiKey, WechatError> {
         let text = fields.required("sandbox_signkey")?;
         ApiKey::new(text).map_err(|_| {
-            WechatError::ReplyField(FieldError::invalid("sandbox_signkey", "***", "a 32-byte key"))
+            WechatError::ReplyField(FieldError::invalid(
+                "sandbox_signkey",
+                "***",
+                "a 32-byte key",
+            ))
         })
     }
 
     /// Always on the sandbox path, MD5, without appid or sign_type.
-    fn build(&self, base: &ApiBase, merchant: &MerchantContext, nonce: &Nonce) -> Result<HttpRequest, RequestError> {
+    fn build(
+        &self,
+        base: &ApiBase,
+        merchant: &MerchantContext,
+        nonce: &Nonce,
+    ) -> Result<HttpRequest, RequestError> {
         let mut fields = self.business_fields(merchant)?;
         fields.insert("nonce_str", nonce.as_str());
         fields.sign_in_place(SignType::Md5, &merchant.key);
@@ -68,4 +77,3 @@ pub fn sandbox_context(merchant: &MerchantContext, sandbox_key: ApiKey) -> Merch
         ..merchant.clone()
     }
 }
-

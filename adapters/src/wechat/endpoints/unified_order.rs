@@ -144,7 +144,10 @@ impl UnifiedOrderRequest {
             return Err(RequestError::invalid("total_fee", "must be at least 1 fen"));
         }
         if self.total_fee.fen() > crate::money::MAX_WIRE_FEN {
-            return Err(RequestError::invalid("total_fee", "exceeds WeChat's integer range"));
+            return Err(RequestError::invalid(
+                "total_fee",
+                "exceeds WeChat's integer range",
+            ));
         }
         check_notify_url("notify_url", &self.notify_url)?;
         if let Some(detail) = &self.detail {
@@ -240,8 +243,14 @@ impl Endpoint for UnifiedOrderRequest {
         fields.insert_optional("detail", self.detail.as_deref());
         fields.insert_optional("attach", self.attach.as_deref());
         fields.insert_optional("device_info", self.device_info.as_deref());
-        fields.insert_optional("time_start", self.time_start_unix_s.map(time::format_compact));
-        fields.insert_optional("time_expire", self.time_expire_unix_s.map(time::format_compact));
+        fields.insert_optional(
+            "time_start",
+            self.time_start_unix_s.map(time::format_compact),
+        );
+        fields.insert_optional(
+            "time_expire",
+            self.time_expire_unix_s.map(time::format_compact),
+        );
         fields.insert_optional("goods_tag", self.goods_tag.as_deref());
         if self.forbid_credit_cards {
             fields.insert("limit_pay", "no_credit");

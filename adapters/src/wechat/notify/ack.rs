@@ -19,7 +19,10 @@ pub const ACK_SUCCESS: &[u8] =
 /// ```
 pub fn ack_failure(reason: &str) -> Vec<u8> {
     // Characters XML cannot carry are dropped from the reason rather than failing the ack.
-    let reason: String = reason.chars().filter(|character| xml::is_xml_char(*character)).collect();
+    let reason: String = reason
+        .chars()
+        .filter(|character| xml::is_xml_char(*character))
+        .collect();
     let pairs = [("return_code", "FAIL"), ("return_msg", reason.as_str())];
     match xml::write_with_root("xml", pairs) {
         Ok(text) => text.into_bytes(),

@@ -7,7 +7,7 @@ use crate::money::AmountFen;
 use crate::notify::NotifyError;
 use crate::wechat::envelope;
 use crate::wechat::error::ErrCode;
-use crate::wechat::fields::Fields;
+use crate::wechat::fields::{FieldError, Fields};
 use crate::wechat::merchant::MerchantContext;
 use crate::wechat::sign::SignType;
 use crate::wechat::types::PaymentDetails;
@@ -57,7 +57,9 @@ impl UnverifiedPaymentNotification {
             .map_err(NotifyError::Signature)?;
         merchant.check_identity(&self.fields)?;
         let details = PaymentDetails::read(&self.fields)?;
-        let received = self.fields.required_amount("total_fee")?;
+        let received = details
+            .total_fee
+            .ok_or(FieldError::Missing { name: "total_fee" })?;
         if received != expected_total_fee {
             return Err(NotifyError::AmountMismatch {
                 expected: expected_total_fee,
@@ -65,9 +67,12 @@ impl UnverifiedPaymentNotification {
             });
         }
         let result = match self.fields.get_nonempty("result_code") {
+            Some("SUCCESS") if details.transaction_id.is_some() => PaymentResult::Paid,
             Some("SUCCESS") => {
-                self.fields.required("transaction_id")?;
-                PaymentResult::Paid
+                return Err(FieldError::Missing {
+                    name: "transaction_id",
+                }
+                .into())
             }
             _ => PaymentResult::Failed {
                 err_code: ErrCode::parse(self.fields.get("err_code").unwrap_or("")),

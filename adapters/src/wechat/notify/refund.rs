@@ -37,9 +37,11 @@ pub enum ReqInfoError {
 
 /// Decrypts `req_info` to its plaintext bytes.
 pub fn decrypt_req_info(req_info: &str, key: &ApiKey) -> Result<Vec<u8>, ReqInfoError> {
-    let ciphertext = BASE64.decode(req_info.trim()).map_err(|_| ReqInfoError::Base64)?;
-    let decryptor =
-        Aes256EcbDecryptor::new_from_slice(key.refund_aes_key()).map_err(|_| ReqInfoError::Decrypt)?;
+    let ciphertext = BASE64
+        .decode(req_info.trim())
+        .map_err(|_| ReqInfoError::Base64)?;
+    let decryptor = Aes256EcbDecryptor::new_from_slice(key.refund_aes_key())
+        .map_err(|_| ReqInfoError::Decrypt)?;
     decryptor
         .decrypt_padded_vec_mut::<Pkcs7>(&ciphertext)
         .map_err(|_| ReqInfoError::Decrypt)
@@ -105,7 +107,9 @@ impl UnverifiedRefundNotification {
             success_time: inner.get_nonempty("success_time").map(str::to_owned),
             refund_recv_accout: inner.get_nonempty("refund_recv_accout").map(str::to_owned),
             refund_account: inner.get_nonempty("refund_account").map(str::to_owned),
-            refund_request_source: inner.get_nonempty("refund_request_source").map(str::to_owned),
+            refund_request_source: inner
+                .get_nonempty("refund_request_source")
+                .map(str::to_owned),
             inner_fields: inner,
             outer_fields: self.fields,
         })

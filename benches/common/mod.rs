@@ -8,7 +8,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
 use cashier::adapters::endpoints::unified_order::{Payer, Trade, UnifiedOrderRequest};
-use cashier::adapters::{AmountFen, ApiKey, AppId, Fields, MchId, MerchantContext, OpenId, OutTradeNo, SignType};
+use cashier::adapters::{
+    AmountFen, ApiKey, AppId, Fields, MchId, MerchantContext, OpenId, OutTradeNo, SignType,
+};
 
 pub const KEY: &str = "192006250b4c09247ec02edce69f6a2d";
 
