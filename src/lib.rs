@@ -12,3 +12,8 @@ pub use cashier_engine as engine;
 pub use cashier_harness as harness;
 
 pub mod cli;
+
+/// The README's code examples, compiled as doctests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
