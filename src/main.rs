@@ -1,9 +1,11 @@
-//! The `cashier` command: `cashier sign` (signature diagnostic).
+//! The `cashier` command: `cashier sign` (signature diagnostic) and `cashier sim` (the WeChat
+//! Pay v2 simulator as a loopback server).
 
 use std::io::Read;
 use std::process::ExitCode;
 
 use cashier::cli::sign::{self, SignInput};
+use cashier::cli::sim::{self, SimArguments};
 use clap::{Parser, Subcommand};
 
 /// cashier: WeChat Pay v2 payment engine tools.
@@ -28,6 +30,28 @@ enum Command {
         /// An XML file (`-` for standard input), or name=value pairs.
         #[arg(value_name = "FILE.xml | name=value", allow_hyphen_values = true)]
         input: Vec<std::ffi::OsString>,
+    },
+    /// Run the WeChat Pay v2 simulator on loopback. The first output line is
+    /// `listening on http://ADDR`; the control API lives under /__sim/ (see README).
+    Sim {
+        /// The address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// A configuration JSON file (default: fixtures/harness/default-config.json, embedded).
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+        /// The seed of every random choice (ids, nonces, faults).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Serve HTTPS with a generated test CA; secapi endpoints then require its client certificate.
+        #[arg(long)]
+        tls: bool,
+        /// Write ca.pem, apiclient_cert.pem and apiclient_key.pem here (with --tls).
+        #[arg(long)]
+        tls_dir: Option<std::path::PathBuf>,
+        /// Start the clock at this Unix time (seconds) instead of now.
+        #[arg(long)]
+        epoch: Option<i64>,
     },
 }
 
@@ -57,9 +81,53 @@ fn sign_input(input: Vec<std::ffi::OsString>) -> Result<SignInput, String> {
     Ok(SignInput::Xml(bytes))
 }
 
+fn run_sim(arguments: SimArguments) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async {
+        match sim::start(&arguments).await {
+            Ok((simulator, running)) => {
+                println!("listening on {}", running.base_url());
+                println!("seed {}", simulator.seed());
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                let _ = tokio::signal::ctrl_c().await;
+                running.shutdown().await;
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(2)
+            }
+        }
+    })
+}
+
 fn main() -> ExitCode {
     let arguments = Arguments::parse();
     let output = match arguments.command {
+        Command::Sim {
+            listen,
+            config,
+            seed,
+            tls,
+            tls_dir,
+            epoch,
+        } => {
+            return run_sim(SimArguments {
+                listen,
+                config,
+                seed,
+                tls,
+                epoch_s: epoch,
+                tls_dir,
+            })
+        }
         Command::Sign {
             key,
             example,

@@ -2,6 +2,7 @@
 //! in, output text and exit status out) so that it is tested without spawning processes.
 
 pub mod sign;
+pub mod sim;
 
 /// What a subcommand produced: its standard output and its exit status.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,96 @@
+//! The simulated endpoints, one file each (the same split as the adapters' endpoints). Each
+//! handler receives an admitted [`Exchange`] and the state, applies WeChat's rules for that
+//! endpoint, and returns the business fields of a success or a rejection.
+
+mod close_order;
+mod download_bill;
+mod order_query;
+mod refund;
+mod refund_query;
+mod sign_key;
+mod unified_order;
+
+use cashier_adapters::Fields;
+
+use crate::config::SimConfig;
+use crate::exchange::{self, Exchange, Rejection};
+use crate::simulator::{SimOptions, SimResponse, SimState};
+
+/// What an endpoint handler produced.
+pub(crate) enum Outcome {
+    /// A signed XML reply: success fields or a rejection.
+    Signed(Result<Fields, Rejection>),
+    /// A reply that is not signed XML (bills, the sandbox key).
+    Raw(SimResponse),
+}
+
+/// Runs the endpoint named by the exchange.
+pub(crate) fn dispatch(state: &mut SimState, config: &SimConfig, options: &SimOptions, exchange: &Exchange<'_>, now_ms: i64) -> SimResponse {
+    let outcome = match exchange.endpoint {
+        "unifiedorder" => Outcome::Signed(unified_order::handle(state, config, exchange, now_ms)),
+        "orderquery" => Outcome::Signed(order_query::handle(state, exchange)),
+        "closeorder" => Outcome::Signed(close_order::handle(state, exchange, now_ms)),
+        "refund" => Outcome::Signed(refund::handle(state, config, exchange, now_ms)),
+        "refundquery" => Outcome::Signed(refund_query::handle(state, exchange)),
+        "downloadbill" => Outcome::Raw(download_bill::handle(state, exchange, now_ms)),
+        "getsignkey" => Outcome::Raw(sign_key::handle(state, exchange)),
+        _ => Outcome::Signed(Err(Rejection::protocol("unknown endpoint"))),
+    };
+    let _ = options;
+    match outcome {
+        Outcome::Raw(response) => response,
+        Outcome::Signed(Err(Rejection::Protocol(message))) => xml_reply(exchange::protocol_failure(&message)),
+        Outcome::Signed(result) => {
+            let nonce = state.nonce();
+            let result = result.map_err(|rejection| match rejection {
+                Rejection::Business(code, description) => (code, description),
+                Rejection::Protocol(message) => ("PARAM_ERROR", message),
+            });
+            xml_reply(exchange::signed_reply(exchange, &nonce, result))
+        }
+    }
+}
+
+pub(crate) fn xml_reply(body: Vec<u8>) -> SimResponse {
+    SimResponse::Reply {
+        status: 200,
+        content_type: "text/xml; charset=utf-8",
+        body,
+        delay_ms: 0,
+    }
+}
+
+/// A required field, or the protocol failure WeChat gives for a missing one.
+pub(crate) fn required<'a>(exchange: &'a Exchange<'_>, name: &str) -> Result<&'a str, Rejection> {
+    exchange
+        .field(name)
+        .ok_or_else(|| Rejection::protocol(format!("缺少参数{name}")))
+}
+
+/// Checks a field's length in bytes.
+pub(crate) fn check_length(name: &str, value: &str, max_bytes: usize) -> Result<(), Rejection> {
+    if value.len() > max_bytes {
+        return Err(Rejection::protocol(format!("{name}参数长度有误")));
+    }
+    Ok(())
+}
+
+/// Parses a positive integer-fen field.
+pub(crate) fn fen(exchange: &Exchange<'_>, name: &str) -> Result<u64, Rejection> {
+    let text = required(exchange, name)?;
+    match cashier_adapters::AmountFen::parse_fen(text) {
+        Ok(amount) if amount.fen() > 0 => Ok(amount.fen()),
+        _ => Err(Rejection::protocol(format!("{name}参数格式错误，请确认请求参数是否正确{name}"))),
+    }
+}
+
+/// Checks a merchant number's charset (`out_trade_no`, `out_refund_no`).
+pub(crate) fn check_number(name: &str, value: &str, max_len: usize, extra: &[u8]) -> Result<(), Rejection> {
+    let valid_charset = value
+        .bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'|' | b'*') || extra.contains(&byte));
+    if !valid_charset {
+        return Err(Rejection::protocol(format!("{name}参数格式错误")));
+    }
+    check_length(name, value, max_len)
+}

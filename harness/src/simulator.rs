@@ -1,0 +1,822 @@
+//! [`Simulator`]: the stateful stand-in for `api.mch.weixin.qq.com`. It is synchronous at its
+//! core (one mutex, never held across an await): requests, payer actions and time steps mutate
+//! the ledger; notifications wait in an outbox on the virtual clock and are delivered by an async
+//! driver through a [`NotificationSink`]. One seeded generator feeds every id, nonce and fault
+//! draw, so the same seed and inputs reproduce the same run byte for byte.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use cashier_adapters::notify::ack::is_acknowledged;
+use cashier_adapters::wechat::nonce::random_alphanumeric;
+use cashier_adapters::wechat::time;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::config::SimConfig;
+use crate::endpoints;
+use crate::exchange::{self, Rejection};
+use crate::faults::{Fault, FaultEngine, FaultPlan};
+use crate::ledger::{Ledger, OrderKey, PayerAction, RefundKey, SimCoupon, SimOrder};
+use crate::notifications::{self, Delivery, DeliveryRecord, Notification, NotificationKind, Outbox, Variant};
+
+/// The fixed epoch of in-process runs: 2025-11-27 10:00:00 Beijing time.
+pub const DEFAULT_EPOCH_MS: i64 = 1_764_208_800_000;
+
+/// How the simulator's clock runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockMode {
+    /// Starts at `epoch_ms` and moves only when told (in-process, deterministic).
+    Virtual {
+        /// The start.
+        epoch_ms: i64,
+    },
+    /// Starts at `epoch_ms` and moves with real time, plus whatever the control API adds
+    /// (the server: clients send real `time_start`/`time_expire`).
+    Real {
+        /// The start.
+        epoch_ms: i64,
+    },
+}
+
+/// Settings of one simulator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimOptions {
+    /// The seed of every random choice.
+    pub seed: u64,
+    /// The clock.
+    pub clock: ClockMode,
+    /// Put `sign_type` into payment notifications (WeChat leaves it out by default).
+    pub notification_sign_type: bool,
+}
+
+impl SimOptions {
+    /// Deterministic in-process options with `seed`.
+    pub fn deterministic(seed: u64) -> SimOptions {
+        SimOptions {
+            seed,
+            clock: ClockMode::Virtual {
+                epoch_ms: DEFAULT_EPOCH_MS,
+            },
+            notification_sign_type: false,
+        }
+    }
+}
+
+/// Whether the caller presented a client certificate (only known over TLS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientCertificate {
+    /// Plain HTTP or in-process: not checked.
+    NotChecked,
+    /// A certificate signed by the simulator's CA was presented.
+    Presented,
+    /// TLS without a client certificate.
+    Absent,
+}
+
+/// A request as the simulator sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimRequest {
+    /// The HTTP method.
+    pub method: String,
+    /// The path (`/pay/unifiedorder`, `/sandboxnew/pay/orderquery`, ...).
+    pub path: String,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The client certificate situation.
+    pub client_certificate: ClientCertificate,
+}
+
+/// What the simulator does with a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SimResponse {
+    /// An HTTP reply, possibly late.
+    Reply {
+        /// The status.
+        status: u16,
+        /// The content type.
+        content_type: &'static str,
+        /// The body.
+        body: Vec<u8>,
+        /// How late it comes.
+        delay_ms: u64,
+    },
+    /// The request took effect but no reply ever comes.
+    ReplyLost,
+    /// The connection is reset; nothing took effect.
+    ConnectionReset,
+}
+
+impl SimResponse {
+    fn xml(body: Vec<u8>) -> SimResponse {
+        SimResponse::Reply {
+            status: 200,
+            content_type: "text/xml; charset=utf-8",
+            body,
+            delay_ms: 0,
+        }
+    }
+}
+
+/// Where notifications are delivered: the merchant's notify URL, in whatever way the run needs.
+pub trait NotificationSink: Send + Sync {
+    /// POSTs `body` to `url` and returns the merchant's status and body, or why there was none.
+    fn deliver<'a>(&'a self, url: &'a str, body: Vec<u8>) -> Pin<Box<dyn Future<Output = Result<(u16, Vec<u8>), String>> + Send + 'a>>;
+}
+
+/// A payer action for the control API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayCommand {
+    /// The order, by `out_trade_no` (unique across merchants in the default world)...
+    #[serde(default)]
+    pub out_trade_no: Option<String>,
+    /// ...or by `prepay_id`.
+    #[serde(default)]
+    pub prepay_id: Option<String>,
+    /// `success`, `fail` or `cancel`.
+    pub outcome: String,
+    /// The bank the payer uses (`bank_type`), `CMC` by default.
+    #[serde(default)]
+    pub bank_type: Option<String>,
+    /// Coupons the payer applies.
+    #[serde(default)]
+    pub coupons: Vec<SimCoupon>,
+}
+
+/// Why a control command failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// No such order (or several match an ambiguous `out_trade_no`).
+    #[error("{0}")]
+    NotFound(String),
+    /// The order cannot be paid now.
+    #[error("{0}")]
+    Refused(String),
+    /// The command is malformed.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub(crate) struct SimState {
+    pub(crate) offset_ms: i64,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) ledger: Ledger,
+    pub(crate) faults: FaultEngine,
+    pub(crate) outbox: Outbox,
+    pub(crate) expiries: BTreeSet<(i64, OrderKey)>,
+    pub(crate) refund_finishes: BTreeSet<(i64, RefundKey)>,
+    pub(crate) sandbox_keys: BTreeMap<String, String>,
+    pub(crate) refund_plans: BTreeMap<String, String>,
+    pub(crate) counter: u64,
+}
+
+impl SimState {
+    fn new(seed: u64, plan: FaultPlan) -> SimState {
+        SimState {
+            offset_ms: 0,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            ledger: Ledger::default(),
+            faults: FaultEngine::new(plan),
+            outbox: Outbox::default(),
+            expiries: BTreeSet::new(),
+            refund_finishes: BTreeSet::new(),
+            sandbox_keys: BTreeMap::new(),
+            refund_plans: BTreeMap::new(),
+            counter: 0,
+        }
+    }
+
+    pub(crate) fn nonce(&mut self) -> String {
+        random_alphanumeric(&mut self.rng)
+    }
+
+    fn next_counter(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+
+    pub(crate) fn new_prepay_id(&mut self, now_ms: i64) -> String {
+        let random = self.rng.next_u64() % 1_000_000_000_000_000_000;
+        format!("wx{}{random:018}", time::format_compact(now_ms / 1000))
+    }
+
+    pub(crate) fn new_transaction_id(&mut self, now_ms: i64) -> String {
+        let counter = self.next_counter() % 1_000_000;
+        let random = self.rng.next_u64() % 10_000_000_000;
+        format!("4200{counter:06}{}{random:010}", time::format_date(now_ms / 1000))
+    }
+
+    pub(crate) fn new_refund_id(&mut self, now_ms: i64) -> String {
+        let counter = self.next_counter() % 1_000_000;
+        let random = self.rng.next_u64() % 1_000_000_000_000;
+        format!("503{counter:06}{}{random:012}", time::format_date(now_ms / 1000))
+    }
+
+    /// Applies everything time does up to `now_ms`: unpaid orders close at expiry, refunds leave
+    /// PROCESSING (and their notifications are queued at that moment).
+    pub(crate) fn process_time(&mut self, config: &SimConfig, options: &SimOptions, now_ms: i64) {
+        while let Some((due_ms, key)) = self.expiries.first().cloned() {
+            if due_ms > now_ms {
+                break;
+            }
+            self.expiries.pop_first();
+            if let Some(order) = self.ledger.orders.get_mut(&key) {
+                if order.trade_state == "NOTPAY" {
+                    order.trade_state = "CLOSED".into();
+                    order.closed_ms = Some(due_ms);
+                }
+            }
+        }
+        while let Some((due_ms, key)) = self.refund_finishes.first().cloned() {
+            if due_ms > now_ms {
+                break;
+            }
+            self.refund_finishes.pop_first();
+            self.finish_refund(config, options, &key, due_ms);
+        }
+    }
+
+    fn finish_refund(&mut self, config: &SimConfig, _options: &SimOptions, key: &RefundKey, at_ms: i64) {
+        let Some(refund) = self.ledger.refunds.get_mut(key) else {
+            return;
+        };
+        if refund.refund_status != "PROCESSING" {
+            return;
+        }
+        refund.refund_status = refund.planned_status.clone();
+        if refund.refund_status == "SUCCESS" {
+            refund.success_ms = Some(at_ms);
+        }
+        let refund = refund.clone();
+        let order_key = OrderKey {
+            scope: key.scope.clone(),
+            out_trade_no: refund.out_trade_no.clone(),
+        };
+        let (Some(order), Some(url)) = (self.ledger.orders.get(&order_key).cloned(), refund.notify_url.clone()) else {
+            return;
+        };
+        let Some(merchant) = config.merchant(&key.scope.mch_id) else {
+            return;
+        };
+        let key_text = if key.scope.sandbox {
+            self.sandbox_keys.get(&key.scope.mch_id).cloned().unwrap_or_default()
+        } else {
+            merchant.key.clone()
+        };
+        let nonce = self.nonce();
+        let body = notifications::refund_body(&order, &refund, &nonce, &cashier_adapters::ApiKey::new_for_diagnostics(key_text));
+        self.enqueue_notification(NotificationKind::Refund, order_key, Some(refund.key.out_refund_no), url, body, None, at_ms);
+    }
+
+    /// Queues a notification's first delivery, shaped by the fault plan.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn enqueue_notification(
+        &mut self,
+        kind: NotificationKind,
+        order: OrderKey,
+        out_refund_no: Option<String>,
+        url: String,
+        body: String,
+        forged_body: Option<String>,
+        at_ms: i64,
+    ) {
+        let id = self.outbox.next_sequence();
+        self.outbox.notifications.insert(
+            id,
+            Notification {
+                id,
+                kind,
+                order,
+                out_refund_no,
+                url,
+                body: body.clone(),
+                acknowledged: false,
+                attempts: 0,
+            },
+        );
+        let kind_name = match kind {
+            NotificationKind::Payment => "payment",
+            NotificationKind::Refund => "refund",
+        };
+        let faults = self.faults.notification_faults(kind_name, &mut self.rng);
+        let mut due_ms = at_ms;
+        let mut dropped = false;
+        let mut extras_before = Vec::new();
+        let mut extras_after = Vec::new();
+        let mut concurrent_group = None;
+        for fault in faults {
+            match fault {
+                Fault::Drop => dropped = true,
+                Fault::Delay { seconds } => due_ms += i64::from(seconds) * 1000,
+                Fault::Reorder => due_ms += 1000 + i64::try_from(self.rng.next_u32() % 30_000).unwrap_or(0),
+                Fault::Duplicate => extras_after.push((Variant::Copy, body.clone())),
+                Fault::Concurrent => concurrent_group = Some(self.outbox.next_sequence()),
+                Fault::TamperSign => extras_before.push((Variant::Tampered, notifications::tampered(&body))),
+                Fault::ForgeAmount => {
+                    if let Some(forged) = &forged_body {
+                        extras_before.push((Variant::Forged, forged.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let single = |variant: Variant, body: String, group: Option<u64>| Delivery {
+            notification_id: id,
+            variant,
+            body,
+            attempt: 0,
+            dropped: false,
+            concurrent_group: group,
+        };
+        for (variant, extra) in extras_before {
+            self.outbox.schedule(due_ms, single(variant, extra, None));
+        }
+        self.outbox.schedule(
+            due_ms,
+            Delivery {
+                dropped,
+                ..single(Variant::Genuine, body.clone(), concurrent_group)
+            },
+        );
+        if concurrent_group.is_some() {
+            self.outbox.schedule(due_ms, single(Variant::Copy, body.clone(), concurrent_group));
+        }
+        for (variant, extra) in extras_after {
+            self.outbox.schedule(due_ms, single(variant, extra, None));
+        }
+    }
+
+    /// Records a delivery's outcome and schedules the next genuine attempt when needed.
+    fn record_delivery(&mut self, due_ms: i64, now_ms: i64, delivery: &Delivery, result: &Result<(u16, Vec<u8>), String>) {
+        let acknowledged = matches!(result, Ok((status, body)) if is_acknowledged(*status, body));
+        let Some(notification) = self.outbox.notifications.get_mut(&delivery.notification_id) else {
+            return;
+        };
+        self.outbox.log.push(DeliveryRecord {
+            notification_id: notification.id,
+            kind: notification.kind,
+            out_trade_no: notification.order.out_trade_no.clone(),
+            out_refund_no: notification.out_refund_no.clone(),
+            variant: delivery.variant,
+            attempt: delivery.attempt,
+            at_ms: now_ms,
+            status: result.as_ref().ok().map(|(status, _)| *status),
+            acknowledged,
+            error: result.as_ref().err().cloned(),
+        });
+        if delivery.variant != Variant::Genuine {
+            return;
+        }
+        notification.attempts += 1;
+        if acknowledged {
+            notification.acknowledged = true;
+            return;
+        }
+        let Some(wait_s) = notifications::RETRY_INTERVALS_S.get(delivery.attempt as usize) else {
+            return;
+        };
+        let next = Delivery {
+            notification_id: delivery.notification_id,
+            variant: Variant::Genuine,
+            body: delivery.body.clone(),
+            attempt: delivery.attempt + 1,
+            dropped: false,
+            concurrent_group: None,
+        };
+        self.outbox.schedule(due_ms + wait_s * 1000, next);
+    }
+
+    fn next_event_ms(&self) -> Option<i64> {
+        [
+            self.outbox.next_due_ms(),
+            self.expiries.first().map(|(due, _)| *due),
+            self.refund_finishes.first().map(|(due, _)| *due),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
+/// The simulator. Share it behind an `Arc`.
+pub struct Simulator {
+    config: SimConfig,
+    options: SimOptions,
+    started: Instant,
+    state: Mutex<SimState>,
+}
+
+impl Simulator {
+    /// A simulator of `config` with no faults.
+    pub fn new(config: SimConfig, options: SimOptions) -> Simulator {
+        let state = SimState::new(options.seed, FaultPlan::none());
+        Simulator {
+            config,
+            options,
+            started: Instant::now(),
+            state: Mutex::new(state),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SimState> {
+        // A poisoned lock means a panic elsewhere mid-update; the simulator keeps serving the
+        // state as it is rather than taking every later test down with it.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.options.seed
+    }
+
+    fn now_locked(&self, state: &SimState) -> i64 {
+        match self.options.clock {
+            ClockMode::Virtual { epoch_ms } => epoch_ms + state.offset_ms,
+            ClockMode::Real { epoch_ms } => {
+                let elapsed_ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX / 2);
+                epoch_ms + elapsed_ms + state.offset_ms
+            }
+        }
+    }
+
+    /// The simulator's current time (Unix milliseconds).
+    pub fn now_ms(&self) -> i64 {
+        let state = self.lock();
+        self.now_locked(&state)
+    }
+
+    /// Replaces the fault plan (counters restart; the random stream continues).
+    pub fn set_fault_plan(&self, plan: FaultPlan) -> Result<(), String> {
+        plan.validate()?;
+        self.lock().faults = FaultEngine::new(plan);
+        Ok(())
+    }
+
+    /// The fault plan in force.
+    pub fn fault_plan(&self) -> FaultPlan {
+        self.lock().faults.plan().clone()
+    }
+
+    /// Forgets every order, refund and notification and restarts the random stream and clock.
+    pub fn reset(&self) {
+        let mut state = self.lock();
+        let plan = state.faults.plan().clone();
+        *state = SimState::new(self.options.seed, plan);
+    }
+
+    /// Decides what happens to the refund `out_refund_no` when it leaves PROCESSING:
+    /// `SUCCESS` (default), `REFUNDCLOSE` or `CHANGE`. May be given before the refund exists.
+    pub fn set_refund_outcome(&self, out_refund_no: &str, status: &str) -> Result<(), ControlError> {
+        if !matches!(status, "SUCCESS" | "REFUNDCLOSE" | "CHANGE") {
+            return Err(ControlError::Invalid(format!("refund outcome {status:?} is not SUCCESS, REFUNDCLOSE or CHANGE")));
+        }
+        let mut state = self.lock();
+        let mut found = false;
+        for refund in state.ledger.refunds.values_mut() {
+            if refund.key.out_refund_no == out_refund_no && refund.refund_status == "PROCESSING" {
+                refund.planned_status = status.to_owned();
+                found = true;
+            }
+        }
+        if !found {
+            state.refund_plans.insert(out_refund_no.to_owned(), status.to_owned());
+        }
+        Ok(())
+    }
+
+    /// Handles one request to a WeChat endpoint.
+    pub fn handle(&self, request: &SimRequest) -> SimResponse {
+        let Some((endpoint, sandbox)) = exchange::route(&request.path) else {
+            return SimResponse::Reply {
+                status: 404,
+                content_type: "text/html",
+                body: b"<html><body>404 Not Found</body></html>".to_vec(),
+                delay_ms: 0,
+            };
+        };
+        let mut state = self.lock();
+        let now_ms = self.now_locked(&state);
+        state.process_time(&self.config, &self.options, now_ms);
+        let sandbox_keys = state.sandbox_keys.clone();
+        let admitted = exchange::admit(&self.config, endpoint, sandbox, &request.method, &request.body, |mch_id| {
+            sandbox_keys.get(mch_id).cloned()
+        });
+        let mut exchange = match admitted {
+            Ok(exchange) => exchange,
+            Err(Rejection::Protocol(message) | Rejection::Business(_, message)) => {
+                return SimResponse::xml(exchange::protocol_failure(&message));
+            }
+        };
+        match exchange::bind_identity(&mut exchange) {
+            Ok(()) => {}
+            Err(Rejection::Protocol(message)) => return SimResponse::xml(exchange::protocol_failure(&message)),
+            Err(Rejection::Business(code, description)) => {
+                let nonce = state.nonce();
+                return SimResponse::xml(exchange::signed_reply(&exchange, &nonce, Err((code, description))));
+            }
+        }
+        if endpoint == "refund" && request.client_certificate == ClientCertificate::Absent {
+            return SimResponse::xml(exchange::protocol_failure("证书验证失败：请求未携带商户API证书"));
+        }
+        let fault = {
+            let state = &mut *state;
+            state.faults.endpoint_fault(endpoint, &mut state.rng)
+        };
+        match fault {
+            Some(Fault::Http5xx { status }) => {
+                return SimResponse::Reply {
+                    status,
+                    content_type: "text/html",
+                    body: format!("<html><body>{status} Bad Gateway</body></html>").into_bytes(),
+                    delay_ms: 0,
+                }
+            }
+            Some(Fault::ConnectionReset) => return SimResponse::ConnectionReset,
+            Some(Fault::SystemError) => {
+                let nonce = state.nonce();
+                return SimResponse::xml(exchange::signed_reply(&exchange, &nonce, Err(("SYSTEMERROR", "系统超时，请稍后重试".into()))));
+            }
+            Some(Fault::BizerrNeedRetry) if endpoint == "refund" => {
+                let nonce = state.nonce();
+                return SimResponse::xml(exchange::signed_reply(
+                    &exchange,
+                    &nonce,
+                    Err(("BIZERR_NEED_RETRY", "退款业务流程错误，需要商户触发重试来解决".into())),
+                ));
+            }
+            _ => {}
+        }
+        let response = endpoints::dispatch(&mut state, &self.config, &self.options, &exchange, now_ms);
+        match fault {
+            Some(Fault::ReplyLost) => SimResponse::ReplyLost,
+            Some(Fault::SlowReply { delay_ms }) => match response {
+                SimResponse::Reply { status, content_type, body, .. } => SimResponse::Reply {
+                    status,
+                    content_type,
+                    body,
+                    delay_ms,
+                },
+                other => other,
+            },
+            _ => response,
+        }
+    }
+
+    /// The payer acts on an order: pays (`success`), fails or cancels (nothing changes at
+    /// WeChat: the order stays NOTPAY).
+    pub fn pay(&self, command: &PayCommand) -> Result<SimOrder, ControlError> {
+        if !matches!(command.outcome.as_str(), "success" | "fail" | "cancel") {
+            return Err(ControlError::Invalid(format!("outcome {:?} is not success, fail or cancel", command.outcome)));
+        }
+        let mut state = self.lock();
+        let now_ms = self.now_locked(&state);
+        state.process_time(&self.config, &self.options, now_ms);
+        let key = self.find_order(&state, command)?;
+        let include_sign_type = self.options.notification_sign_type;
+        let Some(order) = state.ledger.orders.get_mut(&key) else {
+            return Err(ControlError::NotFound("order vanished".into()));
+        };
+        order.payer_actions.push(PayerAction {
+            at_ms: now_ms,
+            outcome: command.outcome.clone(),
+        });
+        if command.outcome != "success" {
+            return Ok(order.clone());
+        }
+        if order.trade_state != "NOTPAY" {
+            return Err(ControlError::Refused(format!("order is {}, not payable", order.trade_state)));
+        }
+        let prepay_life_ms = if order.trade_type == "MWEB" { 5 * 60_000 } else { 2 * 3_600_000 };
+        if now_ms >= order.prepay_issued_ms + prepay_life_ms {
+            return Err(ControlError::Refused("the prepay_id (or mweb_url) has expired; re-enter unifiedorder".into()));
+        }
+        let coupon_total: u64 = command.coupons.iter().map(|coupon| coupon.coupon_fee).sum();
+        if coupon_total >= order.total_fee {
+            return Err(ControlError::Invalid("coupons must leave at least 1 fen to pay".into()));
+        }
+        order.coupons = command.coupons.clone();
+        order.bank_type = Some(command.bank_type.clone().unwrap_or_else(|| "CMC".into()));
+        order.paid_ms = Some(now_ms);
+        order.trade_state = "SUCCESS".into();
+        let order_key = order.key.clone();
+        let transaction_id = state.new_transaction_id(now_ms);
+        let nonce = state.nonce();
+        let forged_nonce = state.nonce();
+        let Some(order) = state.ledger.orders.get_mut(&order_key) else {
+            return Err(ControlError::NotFound("order vanished".into()));
+        };
+        order.transaction_id = Some(transaction_id.clone());
+        let paid = order.clone();
+        state.ledger.by_transaction_id.insert(transaction_id, order_key.clone());
+        let key = self.notification_key(&state, &paid);
+        let body = notifications::payment_body(&paid, &nonce, &key, include_sign_type);
+        let forged = notifications::forged(&paid, &forged_nonce, &key);
+        state.enqueue_notification(NotificationKind::Payment, order_key, None, paid.notify_url.clone(), body, Some(forged), now_ms);
+        Ok(paid)
+    }
+
+    fn notification_key(&self, state: &SimState, order: &SimOrder) -> cashier_adapters::ApiKey {
+        let text = if order.key.scope.sandbox {
+            state.sandbox_keys.get(&order.key.scope.mch_id).cloned().unwrap_or_default()
+        } else {
+            self.config
+                .merchant(&order.key.scope.mch_id)
+                .map(|merchant| merchant.key.clone())
+                .unwrap_or_default()
+        };
+        cashier_adapters::ApiKey::new_for_diagnostics(text)
+    }
+
+    fn find_order(&self, state: &SimState, command: &PayCommand) -> Result<OrderKey, ControlError> {
+        if let Some(prepay_id) = &command.prepay_id {
+            return state
+                .ledger
+                .by_prepay_id
+                .get(prepay_id)
+                .cloned()
+                .ok_or_else(|| ControlError::NotFound(format!("no order has prepay_id {prepay_id}")));
+        }
+        let Some(out_trade_no) = &command.out_trade_no else {
+            return Err(ControlError::Invalid("give out_trade_no or prepay_id".into()));
+        };
+        let matches = state.ledger.orders_named(out_trade_no);
+        match matches.as_slice() {
+            [order] => Ok(order.key.clone()),
+            [] => Err(ControlError::NotFound(format!("no order {out_trade_no}"))),
+            _ => Err(ControlError::NotFound(format!("{out_trade_no} exists under several merchants; use prepay_id"))),
+        }
+    }
+
+    /// Every order named `out_trade_no` (any merchant), with its refunds, as JSON values.
+    pub fn order_view(&self, out_trade_no: &str) -> serde_json::Value {
+        let state = self.lock();
+        let orders: Vec<serde_json::Value> = state
+            .ledger
+            .orders_named(out_trade_no)
+            .into_iter()
+            .map(|order| {
+                serde_json::json!({
+                    "order": order,
+                    "refunds": state.ledger.refunds_of(order),
+                })
+            })
+            .collect();
+        serde_json::Value::Array(orders)
+    }
+
+    /// A copy of the ledger.
+    pub fn ledger(&self) -> Ledger {
+        self.lock().ledger.clone()
+    }
+
+    /// The ledger as canonical JSON (identical for identical runs).
+    pub fn ledger_json(&self) -> String {
+        serde_json::to_string_pretty(&self.lock().ledger).unwrap_or_default()
+    }
+
+    /// The delivery log so far.
+    pub fn delivery_log(&self) -> Vec<DeliveryRecord> {
+        self.lock().outbox.log.clone()
+    }
+
+    /// Every notification created so far.
+    pub fn notifications(&self) -> Vec<Notification> {
+        self.lock().outbox.notifications.values().cloned().collect()
+    }
+
+    /// Number of notifications not yet acknowledged that still have attempts scheduled.
+    pub fn pending_deliveries(&self) -> usize {
+        self.lock().outbox.pending.len()
+    }
+
+    /// Delivers every notification due now through `sink`, applying WeChat's 5-second
+    /// acknowledgement deadline, and schedules retries. Returns the number of deliveries made.
+    pub async fn deliver_due(&self, sink: &dyn NotificationSink) -> usize {
+        let mut delivered = 0;
+        loop {
+            let (now_ms, batch) = {
+                let mut state = self.lock();
+                let now_ms = self.now_locked(&state);
+                state.process_time(&self.config, &self.options, now_ms);
+                (now_ms, state.outbox.take_due(now_ms))
+            };
+            if batch.is_empty() {
+                return delivered;
+            }
+            let mut index = 0;
+            while index < batch.len() {
+                let group = batch.get(index).and_then(|(_, delivery)| delivery.concurrent_group);
+                let end = match group {
+                    Some(group) => {
+                        index
+                            + batch
+                                .get(index..)
+                                .unwrap_or_default()
+                                .iter()
+                                .take_while(|(_, delivery)| delivery.concurrent_group == Some(group))
+                                .count()
+                    }
+                    None => index + 1,
+                };
+                let slice = batch.get(index..end).unwrap_or_default();
+                let urls: Vec<String> = {
+                    let state = self.lock();
+                    slice
+                        .iter()
+                        .map(|(_, delivery)| {
+                            state
+                                .outbox
+                                .notifications
+                                .get(&delivery.notification_id)
+                                .map(|notification| notification.url.clone())
+                                .unwrap_or_default()
+                        })
+                        .collect()
+                };
+                let attempts = slice.iter().zip(&urls).map(|((_, delivery), url)| deliver_one(sink, url, delivery));
+                let results = join_all(attempts).await;
+                let mut state = self.lock();
+                for ((due_ms, delivery), result) in slice.iter().zip(results) {
+                    state.record_delivery(*due_ms, now_ms, delivery, &result);
+                    delivered += 1;
+                }
+                index = end;
+            }
+        }
+    }
+
+    /// Moves the clock forward by `seconds`, stopping at every event on the way (deliveries,
+    /// expiries, refund completions) so that each happens at its exact virtual time.
+    pub async fn advance(&self, seconds: i64, sink: &dyn NotificationSink) -> usize {
+        let target_ms = self.now_ms() + seconds.max(0) * 1000;
+        let mut delivered = self.deliver_due(sink).await;
+        loop {
+            let next = {
+                let mut state = self.lock();
+                let now_ms = self.now_locked(&state);
+                let next = state.next_event_ms().filter(|due| *due <= target_ms);
+                if let Some(due_ms) = next {
+                    state.offset_ms += (due_ms - now_ms).max(0);
+                }
+                next
+            };
+            if next.is_none() {
+                break;
+            }
+            delivered += self.deliver_due(sink).await;
+        }
+        {
+            let mut state = self.lock();
+            let now_ms = self.now_locked(&state);
+            state.offset_ms += (target_ms - now_ms).max(0);
+        }
+        delivered + self.deliver_due(sink).await
+    }
+}
+
+async fn deliver_one(sink: &dyn NotificationSink, url: &str, delivery: &Delivery) -> Result<(u16, Vec<u8>), String> {
+    if delivery.dropped {
+        return Err("lost in transit (fault: drop)".into());
+    }
+    let deadline = Duration::from_millis(notifications::ACK_DEADLINE_MS);
+    match tokio::time::timeout(deadline, sink.deliver(url, delivery.body.clone().into_bytes())).await {
+        Ok(result) => result,
+        Err(_) => Err("no acknowledgement within 5 s".into()),
+    }
+}
+
+/// Runs futures at the same time (concurrent deliveries) and returns their results in order.
+async fn join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let handles: Vec<Pin<Box<F>>> = futures.map(Box::pin).collect();
+    let mut results = Vec::with_capacity(handles.len());
+    let mut pending: Vec<(usize, Pin<Box<F>>)> = handles.into_iter().enumerate().collect();
+    let mut slots: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|context| {
+        pending.retain_mut(|(index, future)| match future.as_mut().poll(context) {
+            std::task::Poll::Ready(output) => {
+                if let Some(slot) = slots.get_mut(*index) {
+                    *slot = Some(output);
+                }
+                false
+            }
+            std::task::Poll::Pending => true,
+        });
+        if pending.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    results.extend(slots.into_iter().flatten());
+    results
+}
