@@ -82,7 +82,10 @@ fn sign_input(input: Vec<std::ffi::OsString>) -> Result<SignInput, String> {
 }
 
 fn run_sim(arguments: SimArguments) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the runtime: {error}");

@@ -121,7 +121,8 @@ impl SimConfig {
 
     /// Parses and validates a configuration.
     pub fn from_json(text: &str) -> Result<SimConfig, ConfigError> {
-        let config: SimConfig = serde_json::from_str(text).map_err(|error| ConfigError::Json(error.to_string()))?;
+        let config: SimConfig =
+            serde_json::from_str(text).map_err(|error| ConfigError::Json(error.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -135,12 +136,26 @@ impl SimConfig {
                 return invalid(format!("mch_id {} appears twice", merchant.mch_id));
             }
             if ApiKey::new(merchant.key.clone()).is_err() {
-                return invalid(format!("merchant {}: the key must be 32 printable ASCII bytes", merchant.mch_id));
+                return invalid(format!(
+                    "merchant {}: the key must be 32 printable ASCII bytes",
+                    merchant.mch_id
+                ));
             }
-            if merchant.sign_types.is_empty() || merchant.sign_types.iter().any(|name| SignType::parse(name).is_none()) {
-                return invalid(format!("merchant {}: sign_types must list MD5 and/or HMAC-SHA256", merchant.mch_id));
+            if merchant.sign_types.is_empty()
+                || merchant
+                    .sign_types
+                    .iter()
+                    .any(|name| SignType::parse(name).is_none())
+            {
+                return invalid(format!(
+                    "merchant {}: sign_types must list MD5 and/or HMAC-SHA256",
+                    merchant.mch_id
+                ));
             }
-            let sub_apps = merchant.sub_merchants.iter().flat_map(|sub| sub.apps.iter());
+            let sub_apps = merchant
+                .sub_merchants
+                .iter()
+                .flat_map(|sub| sub.apps.iter());
             for app in merchant.apps.iter().chain(sub_apps) {
                 if !appids.insert(app.appid.clone()) {
                     return invalid(format!("appid {} is bound twice", app.appid));
@@ -154,7 +169,10 @@ impl SimConfig {
         }
         for payer in &self.payers {
             if let Some(appid) = payer.openids.keys().find(|appid| !appids.contains(*appid)) {
-                return invalid(format!("payer {} has an openid for unknown appid {appid}", payer.unionid));
+                return invalid(format!(
+                    "payer {} has an openid for unknown appid {appid}",
+                    payer.unionid
+                ));
             }
         }
         Ok(())
@@ -162,14 +180,19 @@ impl SimConfig {
 
     /// The merchant with this `mch_id` (not sub-merchants).
     pub fn merchant(&self, mch_id: &str) -> Option<&MerchantConfig> {
-        self.merchants.iter().find(|merchant| merchant.mch_id == mch_id)
+        self.merchants
+            .iter()
+            .find(|merchant| merchant.mch_id == mch_id)
     }
 
     /// The payer's unionid for an openid under an appid, if the payer exists.
     pub fn payer_for(&self, appid: &str, openid: &str) -> Option<&PayerConfig> {
-        self.payers
-            .iter()
-            .find(|payer| payer.openids.get(appid).is_some_and(|known| known == openid))
+        self.payers.iter().find(|payer| {
+            payer
+                .openids
+                .get(appid)
+                .is_some_and(|known| known == openid)
+        })
     }
 }
 
@@ -181,7 +204,9 @@ impl MerchantConfig {
 
     /// True when the merchant accepts this sign type.
     pub fn accepts(&self, sign_type: SignType) -> bool {
-        self.sign_types.iter().any(|name| name == sign_type.as_str())
+        self.sign_types
+            .iter()
+            .any(|name| name == sign_type.as_str())
     }
 
     /// True when `appid` is bound to the merchant itself.
@@ -191,7 +216,9 @@ impl MerchantConfig {
 
     /// The sub-merchant with this id.
     pub fn sub_merchant(&self, sub_mch_id: &str) -> Option<&SubMerchantConfig> {
-        self.sub_merchants.iter().find(|sub| sub.sub_mch_id == sub_mch_id)
+        self.sub_merchants
+            .iter()
+            .find(|sub| sub.sub_mch_id == sub_mch_id)
     }
 }
 
@@ -215,7 +242,13 @@ mod tests {
     #[test]
     fn bad_configs_are_refused_with_a_reason() {
         let broken_key = DEFAULT_CONFIG_JSON.replace("192006250b4c09247ec02edce69f6a2d", "short");
-        assert!(matches!(SimConfig::from_json(&broken_key), Err(ConfigError::Invalid(_))));
-        assert!(matches!(SimConfig::from_json("{"), Err(ConfigError::Json(_))));
+        assert!(matches!(
+            SimConfig::from_json(&broken_key),
+            Err(ConfigError::Invalid(_))
+        ));
+        assert!(matches!(
+            SimConfig::from_json("{"),
+            Err(ConfigError::Json(_))
+        ));
     }
 }

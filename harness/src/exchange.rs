@@ -58,7 +58,10 @@ impl Exchange<'_> {
         Scope {
             sandbox: self.sandbox,
             mch_id: self.merchant.mch_id.clone(),
-            sub_mch_id: self.sub_merchant.map(|sub| sub.sub_mch_id.clone()).unwrap_or_default(),
+            sub_mch_id: self
+                .sub_merchant
+                .map(|sub| sub.sub_mch_id.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -112,8 +115,13 @@ pub fn admit<'a>(
         XmlError::TooLarge { .. } => Rejection::protocol("请求数据过大"),
         _ => Rejection::protocol("XML格式错误"),
     })?;
-    if fields.iter().any(|(_, value)| xml::has_four_byte_characters(value)) {
-        return Err(Rejection::protocol("编码格式有误，请使用UTF-8编码（不支持4字节字符）"));
+    if fields
+        .iter()
+        .any(|(_, value)| xml::has_four_byte_characters(value))
+    {
+        return Err(Rejection::protocol(
+            "编码格式有误，请使用UTF-8编码（不支持4字节字符）",
+        ));
     }
     let required: &[&str] = if endpoint == "getsignkey" {
         &["mch_id", "nonce_str", "sign"]
@@ -123,7 +131,10 @@ pub fn admit<'a>(
     if required.iter().any(|name| !fields.contains(name)) {
         return Err(Rejection::protocol("缺少参数"));
     }
-    if fields.get("nonce_str").is_some_and(|nonce| nonce.len() > 32) {
+    if fields
+        .get("nonce_str")
+        .is_some_and(|nonce| nonce.len() > 32)
+    {
         return Err(Rejection::protocol("nonce_str参数长度有误"));
     }
     let mch_id = fields.get("mch_id").unwrap_or("");
@@ -132,14 +143,18 @@ pub fn admit<'a>(
         .ok_or_else(|| Rejection::protocol("mch_id参数格式错误或商户号不存在"))?;
     let sign_type = match fields.get_nonempty("sign_type") {
         None => SignType::Md5,
-        Some(text) => SignType::parse(text).ok_or_else(|| Rejection::protocol("sign_type参数格式错误"))?,
+        Some(text) => {
+            SignType::parse(text).ok_or_else(|| Rejection::protocol("sign_type参数格式错误"))?
+        }
     };
     let key = if sandbox && endpoint != "getsignkey" {
         if sign_type != SignType::Md5 {
             return Err(Rejection::protocol("沙箱环境仅支持MD5签名"));
         }
         let text = sandbox_key(mch_id).ok_or_else(|| {
-            Rejection::protocol("沙箱验证签名失败，请确认沙箱签名key是否正确（通过getsignkey调用生成）")
+            Rejection::protocol(
+                "沙箱验证签名失败，请确认沙箱签名key是否正确（通过getsignkey调用生成）",
+            )
         })?;
         ApiKey::new_for_diagnostics(text)
     } else {
@@ -149,11 +164,13 @@ pub fn admit<'a>(
         merchant.api_key()
     };
     if fields.verify(sign_type, &key).is_err() {
-        return Err(Rejection::protocol(if sandbox && endpoint != "getsignkey" {
-            "沙箱验证签名失败，请确认沙箱签名key是否正确（通过getsignkey调用生成）"
-        } else {
-            "签名错误"
-        }));
+        return Err(Rejection::protocol(
+            if sandbox && endpoint != "getsignkey" {
+                "沙箱验证签名失败，请确认沙箱签名key是否正确（通过getsignkey调用生成）"
+            } else {
+                "签名错误"
+            },
+        ));
     }
     let exchange = Exchange {
         endpoint,
@@ -175,20 +192,35 @@ pub fn bind_identity(exchange: &mut Exchange<'_>) -> Result<(), Rejection> {
     }
     let merchant = exchange.merchant;
     if let Some(sub_mch_id) = exchange.fields.get_nonempty("sub_mch_id") {
-        let sub = merchant
-            .sub_merchant(sub_mch_id)
-            .ok_or_else(|| Rejection::business("MCHID_NOT_EXIST", "sub_mch_id不存在或不是该服务商的特约商户"))?;
+        let sub = merchant.sub_merchant(sub_mch_id).ok_or_else(|| {
+            Rejection::business(
+                "MCHID_NOT_EXIST",
+                "sub_mch_id不存在或不是该服务商的特约商户",
+            )
+        })?;
         exchange.sub_merchant = Some(sub);
     } else if exchange.fields.contains("sub_appid") {
-        return Err(Rejection::business("PARAM_ERROR", "sub_appid需与sub_mch_id同时传入"));
+        return Err(Rejection::business(
+            "PARAM_ERROR",
+            "sub_appid需与sub_mch_id同时传入",
+        ));
     }
     let appid = exchange.fields.get("appid").unwrap_or("");
     if !merchant.owns_app(appid) {
-        return Err(Rejection::business("APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配"));
+        return Err(Rejection::business(
+            "APPID_MCHID_NOT_MATCH",
+            "appid和mch_id不匹配",
+        ));
     }
-    if let (Some(sub), Some(sub_appid)) = (exchange.sub_merchant, exchange.fields.get_nonempty("sub_appid")) {
+    if let (Some(sub), Some(sub_appid)) = (
+        exchange.sub_merchant,
+        exchange.fields.get_nonempty("sub_appid"),
+    ) {
         if !sub.owns_app(sub_appid) {
-            return Err(Rejection::business("APPID_MCHID_NOT_MATCH", "sub_appid和sub_mch_id不匹配"));
+            return Err(Rejection::business(
+                "APPID_MCHID_NOT_MATCH",
+                "sub_appid和sub_mch_id不匹配",
+            ));
         }
     }
     Ok(())
@@ -197,11 +229,17 @@ pub fn bind_identity(exchange: &mut Exchange<'_>) -> Result<(), Rejection> {
 /// An unsigned protocol failure reply.
 pub fn protocol_failure(return_msg: &str) -> Vec<u8> {
     let pairs = [("return_code", "FAIL"), ("return_msg", return_msg)];
-    xml::write_with_root("xml", pairs).unwrap_or_default().into_bytes()
+    xml::write_with_root("xml", pairs)
+        .unwrap_or_default()
+        .into_bytes()
 }
 
 /// A signed reply: the envelope echo plus `business` fields (success) or the error code.
-pub fn signed_reply(exchange: &Exchange<'_>, nonce: &str, outcome: Result<Fields, (&'static str, String)>) -> Vec<u8> {
+pub fn signed_reply(
+    exchange: &Exchange<'_>,
+    nonce: &str,
+    outcome: Result<Fields, (&'static str, String)>,
+) -> Vec<u8> {
     let mut fields = match &outcome {
         Ok(business) => business.clone(),
         Err(_) => Fields::with_capacity(12),

@@ -161,19 +161,30 @@ impl FaultPlan {
             "downloadbill",
             "getsignkey",
         ];
-        const NOTIFICATIONS: [&str; 3] = ["notification", "payment_notification", "refund_notification"];
+        const NOTIFICATIONS: [&str; 3] = [
+            "notification",
+            "payment_notification",
+            "refund_notification",
+        ];
         for (index, rule) in self.rules.iter().enumerate() {
             let is_notification_target = NOTIFICATIONS.contains(&rule.target.as_str());
             if !is_notification_target && !ENDPOINTS.contains(&rule.target.as_str()) {
                 return Err(format!("rule {index}: unknown target {:?}", rule.target));
             }
             if is_notification_target != rule.fault.is_notification_fault() {
-                return Err(format!("rule {index}: fault {:?} does not apply to {:?}", rule.fault, rule.target));
+                return Err(format!(
+                    "rule {index}: fault {:?} does not apply to {:?}",
+                    rule.fault, rule.target
+                ));
             }
             match (rule.probability, rule.next) {
                 (Some(probability), None) if (0.0..=1.0).contains(&probability) => {}
                 (None, Some(_)) => {}
-                _ => return Err(format!("rule {index}: give either a probability in 0..=1 or next")),
+                _ => {
+                    return Err(format!(
+                        "rule {index}: give either a probability in 0..=1 or next"
+                    ))
+                }
             }
         }
         Ok(())
@@ -221,11 +232,10 @@ impl FaultEngine {
     /// The fault for one call to `endpoint`, if any: the first rule that fires.
     pub fn endpoint_fault(&mut self, endpoint: &str, rng: &mut ChaCha8Rng) -> Option<Fault> {
         for index in 0..self.plan.rules.len() {
-            let matches = self
-                .plan
-                .rules
-                .get(index)
-                .is_some_and(|rule| !rule.fault.is_notification_fault() && (rule.target == "*" || rule.target == endpoint));
+            let matches = self.plan.rules.get(index).is_some_and(|rule| {
+                !rule.fault.is_notification_fault()
+                    && (rule.target == "*" || rule.target == endpoint)
+            });
             if matches && self.fires(index, rng) {
                 return self.plan.rules.get(index).map(|rule| rule.fault.clone());
             }
@@ -272,8 +282,14 @@ mod tests {
         let mut engine = FaultEngine::new(plan);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         assert_eq!(engine.endpoint_fault("orderquery", &mut rng), None);
-        assert_eq!(engine.endpoint_fault("refund", &mut rng), Some(Fault::ReplyLost));
-        assert_eq!(engine.endpoint_fault("refund", &mut rng), Some(Fault::ReplyLost));
+        assert_eq!(
+            engine.endpoint_fault("refund", &mut rng),
+            Some(Fault::ReplyLost)
+        );
+        assert_eq!(
+            engine.endpoint_fault("refund", &mut rng),
+            Some(Fault::ReplyLost)
+        );
         assert_eq!(engine.endpoint_fault("refund", &mut rng), None);
     }
 

@@ -168,12 +168,23 @@ pub struct SimRefund {
     pub refund_recv_accout: String,
 }
 
+/// Serialises a map as the list of its values in key order (JSON object keys must be strings,
+/// and each value carries its key anyway).
+fn values_in_order<K, V: Serialize, S: serde::Serializer>(
+    map: &BTreeMap<K, V>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(map.values())
+}
+
 /// All orders and refunds, with lookup indexes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Ledger {
     /// Orders.
+    #[serde(serialize_with = "values_in_order")]
     pub orders: BTreeMap<OrderKey, SimOrder>,
     /// Refunds.
+    #[serde(serialize_with = "values_in_order")]
     pub refunds: BTreeMap<RefundKey, SimRefund>,
     /// `prepay_id` → order.
     #[serde(skip)]
@@ -196,9 +207,15 @@ impl Ledger {
     }
 
     /// The order with this `transaction_id` in a scope (another scope's id is not found).
-    pub fn order_by_transaction_id(&self, scope: &Scope, transaction_id: &str) -> Option<&SimOrder> {
+    pub fn order_by_transaction_id(
+        &self,
+        scope: &Scope,
+        transaction_id: &str,
+    ) -> Option<&SimOrder> {
         let key = self.by_transaction_id.get(transaction_id)?;
-        (key.scope == *scope).then(|| self.orders.get(key)).flatten()
+        (key.scope == *scope)
+            .then(|| self.orders.get(key))
+            .flatten()
     }
 
     /// Finds every order with this `out_trade_no` in any scope (for the control API).

@@ -35,5 +35,8 @@ pub use config::{ConfigError, SimConfig};
 pub use faults::{Fault, FaultPlan, FaultRule};
 pub use ledger::{Ledger, SimOrder, SimRefund};
 pub use notifications::{DeliveryRecord, RETRY_INTERVALS_S};
-pub use simulator::{ClientCertificate, ClockMode, ControlError, NotificationSink, PayCommand, SimOptions, SimRequest, SimResponse, Simulator, DEFAULT_EPOCH_MS};
+pub use simulator::{
+    ClientCertificate, ClockMode, ControlError, NotificationSink, PayCommand, SimOptions,
+    SimRequest, SimResponse, Simulator, DEFAULT_EPOCH_MS,
+};
 pub use transport::{HttpSink, ScriptedSink, SimTransport};

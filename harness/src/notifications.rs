@@ -141,11 +141,18 @@ impl Outbox {
     pub fn take_due(&mut self, now_ms: i64) -> Vec<(i64, Delivery)> {
         let later = self.pending.split_off(&(now_ms + 1, 0));
         let due = std::mem::replace(&mut self.pending, later);
-        due.into_iter().map(|((due_ms, _), delivery)| (due_ms, delivery)).collect()
+        due.into_iter()
+            .map(|((due_ms, _), delivery)| (due_ms, delivery))
+            .collect()
     }
 }
 
-fn signed_xml(mut fields: Fields, sign_type: SignType, key: &ApiKey, include_sign_type: bool) -> String {
+fn signed_xml(
+    mut fields: Fields,
+    sign_type: SignType,
+    key: &ApiKey,
+    include_sign_type: bool,
+) -> String {
     if include_sign_type {
         fields.insert("sign_type", sign_type.as_str());
     }
@@ -194,15 +201,28 @@ pub fn payment_fields(order: &SimOrder, nonce: &str, is_subscribe: bool) -> Fiel
     fields.insert_optional("transaction_id", order.transaction_id.as_deref());
     fields.insert("out_trade_no", &order.key.out_trade_no);
     fields.insert_optional("attach", order.attach.as_deref());
-    fields.insert("time_end", time::format_compact(order.paid_ms.unwrap_or(order.created_ms) / 1000));
+    fields.insert(
+        "time_end",
+        time::format_compact(order.paid_ms.unwrap_or(order.created_ms) / 1000),
+    );
     fields
 }
 
 /// The signed payment notification body. `sign_type` is left out unless `include_sign_type`,
 /// as WeChat does for HMAC orders (§4, pitfall §10.4).
-pub fn payment_body(order: &SimOrder, nonce: &str, key: &ApiKey, include_sign_type: bool) -> String {
+pub fn payment_body(
+    order: &SimOrder,
+    nonce: &str,
+    key: &ApiKey,
+    include_sign_type: bool,
+) -> String {
     let sign_type = SignType::parse(&order.sign_type).unwrap_or(SignType::Md5);
-    signed_xml(payment_fields(order, nonce, true), sign_type, key, include_sign_type)
+    signed_xml(
+        payment_fields(order, nonce, true),
+        sign_type,
+        key,
+        include_sign_type,
+    )
 }
 
 /// A copy of a payment notification with its sign corrupted.
@@ -213,7 +233,17 @@ pub fn tampered(body: &str) -> String {
             let corrupted: String = sign
                 .chars()
                 .enumerate()
-                .map(|(index, character)| if index == 0 { if character == 'A' { 'B' } else { 'A' } } else { character })
+                .map(|(index, character)| {
+                    if index == 0 {
+                        if character == 'A' {
+                            'B'
+                        } else {
+                            'A'
+                        }
+                    } else {
+                        character
+                    }
+                })
                 .collect();
             fields.insert("sign", corrupted);
             xml::write(&fields).unwrap_or_default()

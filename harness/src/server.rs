@@ -73,7 +73,11 @@ pub enum ServerError {
 }
 
 /// Starts serving `simulator` on `address` (TLS when `pki` is given).
-pub async fn start(simulator: Arc<Simulator>, address: SocketAddr, pki: Option<TestPki>) -> Result<RunningServer, ServerError> {
+pub async fn start(
+    simulator: Arc<Simulator>,
+    address: SocketAddr,
+    pki: Option<TestPki>,
+) -> Result<RunningServer, ServerError> {
     let listener = TcpListener::bind(address)
         .await
         .map_err(|source| ServerError::Bind { address, source })?;
@@ -118,12 +122,19 @@ pub async fn start(simulator: Arc<Simulator>, address: SocketAddr, pki: Option<T
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 match acceptor {
-                    None => serve(TokioIo::new(stream), shared, ClientCertificate::NotChecked).await,
+                    None => {
+                        serve(TokioIo::new(stream), shared, ClientCertificate::NotChecked).await
+                    }
                     Some(acceptor) => {
                         let Ok(tls) = acceptor.accept(stream).await else {
                             return;
                         };
-                        let certificate = if tls.get_ref().1.peer_certificates().is_some_and(|chain| !chain.is_empty()) {
+                        let certificate = if tls
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .is_some_and(|chain| !chain.is_empty())
+                        {
                             ClientCertificate::Presented
                         } else {
                             ClientCertificate::Absent
@@ -158,7 +169,10 @@ where
         let shared = shared.clone();
         async move { route(request, &shared, certificate).await }
     });
-    let _ = http1::Builder::new().keep_alive(true).serve_connection(io, service).await;
+    let _ = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, service)
+        .await;
 }
 
 /// A reply, or `Err` to close the connection without one.
@@ -168,13 +182,19 @@ fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Ro
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
-        response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, value);
     }
     Ok(response)
 }
 
 fn json(status: StatusCode, value: &serde_json::Value) -> Routed {
-    respond(status, "application/json", serde_json::to_vec_pretty(value).unwrap_or_default())
+    respond(
+        status,
+        "application/json",
+        serde_json::to_vec_pretty(value).unwrap_or_default(),
+    )
 }
 
 fn json_error(status: StatusCode, message: &str) -> Routed {
@@ -182,13 +202,20 @@ fn json_error(status: StatusCode, message: &str) -> Routed {
 }
 
 async fn read_body(request: Request<Incoming>) -> Result<Vec<u8>, ()> {
-    match Limited::new(request.into_body(), MAX_BODY_BYTES).collect().await {
+    match Limited::new(request.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
         Ok(collected) => Ok(collected.to_bytes().to_vec()),
         Err(_) => Err(()),
     }
 }
 
-async fn route(request: Request<Incoming>, shared: &Shared, certificate: ClientCertificate) -> Routed {
+async fn route(
+    request: Request<Incoming>,
+    shared: &Shared,
+    certificate: ClientCertificate,
+) -> Routed {
     let path = request.uri().path().to_owned();
     if path.starts_with("/__sim/") {
         return control(request, &path, shared).await;
@@ -217,7 +244,11 @@ async fn route(request: Request<Incoming>, shared: &Shared, certificate: ClientC
             if delay_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(delay_ms)).await;
             }
-            respond(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), content_type, body)
+            respond(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                content_type,
+                body,
+            )
         }
         SimResponse::ReplyLost => {
             tokio::time::sleep(LOST_REPLY_HOLD).await;
@@ -248,11 +279,24 @@ async fn control(request: Request<Incoming>, path: &str, shared: &Shared) -> Rou
                 &serde_json::json!({ "log": simulator.delivery_log(), "notifications": simulator.notifications() }),
             ),
             "ledger" => respond(StatusCode::OK, "application/json", simulator.ledger_json()),
-            "faults" => json(StatusCode::OK, &serde_json::to_value(simulator.fault_plan()).unwrap_or_default()),
-            "config" => json(StatusCode::OK, &serde_json::to_value(simulator.config()).unwrap_or_default()),
-            "clock" => json(StatusCode::OK, &serde_json::json!({ "now_ms": simulator.now_ms() })),
+            "faults" => json(
+                StatusCode::OK,
+                &serde_json::to_value(simulator.fault_plan()).unwrap_or_default(),
+            ),
+            "config" => json(
+                StatusCode::OK,
+                &serde_json::to_value(simulator.config()).unwrap_or_default(),
+            ),
+            "clock" => json(
+                StatusCode::OK,
+                &serde_json::json!({ "now_ms": simulator.now_ms() }),
+            ),
             "ca.pem" => match &shared.pki {
-                Some(pki) => respond(StatusCode::OK, "application/x-pem-file", pki.ca_certificate_pem.clone()),
+                Some(pki) => respond(
+                    StatusCode::OK,
+                    "application/x-pem-file",
+                    pki.ca_certificate_pem.clone(),
+                ),
                 None => json_error(StatusCode::NOT_FOUND, "not serving TLS"),
             },
             "client-identity.pem" => match &shared.pki {
@@ -287,24 +331,41 @@ async fn control(request: Request<Incoming>, path: &str, shared: &Shared) -> Rou
         "pay" => match serde_json::from_slice::<PayCommand>(&body) {
             Err(error) => json_error(StatusCode::BAD_REQUEST, &error.to_string()),
             Ok(command) => match simulator.pay(&command) {
-                Ok(order) => json(StatusCode::OK, &serde_json::to_value(order).unwrap_or_default()),
-                Err(crate::ControlError::NotFound(message)) => json_error(StatusCode::NOT_FOUND, &message),
-                Err(crate::ControlError::Refused(message)) => json_error(StatusCode::CONFLICT, &message),
-                Err(crate::ControlError::Invalid(message)) => json_error(StatusCode::BAD_REQUEST, &message),
+                Ok(order) => json(
+                    StatusCode::OK,
+                    &serde_json::to_value(order).unwrap_or_default(),
+                ),
+                Err(crate::ControlError::NotFound(message)) => {
+                    json_error(StatusCode::NOT_FOUND, &message)
+                }
+                Err(crate::ControlError::Refused(message)) => {
+                    json_error(StatusCode::CONFLICT, &message)
+                }
+                Err(crate::ControlError::Invalid(message)) => {
+                    json_error(StatusCode::BAD_REQUEST, &message)
+                }
             },
         },
         "clock/advance" => match serde_json::from_slice::<Advance>(&body) {
             Err(error) => json_error(StatusCode::BAD_REQUEST, &error.to_string()),
-            Ok(advance) if advance.seconds < 0 => json_error(StatusCode::BAD_REQUEST, "seconds must not be negative"),
+            Ok(advance) if advance.seconds < 0 => {
+                json_error(StatusCode::BAD_REQUEST, "seconds must not be negative")
+            }
             Ok(advance) => {
                 let delivered = simulator.advance(advance.seconds, &shared.sink).await;
-                json(StatusCode::OK, &serde_json::json!({ "now_ms": simulator.now_ms(), "delivered": delivered }))
+                json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "now_ms": simulator.now_ms(), "delivered": delivered }),
+                )
             }
         },
         "faults" => match serde_json::from_slice::<FaultPlan>(&body) {
             Err(error) => json_error(StatusCode::BAD_REQUEST, &error.to_string()),
             Ok(plan) => match simulator.set_fault_plan(plan) {
-                Ok(()) => json(StatusCode::OK, &serde_json::to_value(simulator.fault_plan()).unwrap_or_default()),
+                Ok(()) => json(
+                    StatusCode::OK,
+                    &serde_json::to_value(simulator.fault_plan()).unwrap_or_default(),
+                ),
                 Err(message) => json_error(StatusCode::BAD_REQUEST, &message),
             },
         },
@@ -315,10 +376,15 @@ async fn control(request: Request<Incoming>, path: &str, shared: &Shared) -> Rou
         _ => match route.strip_prefix("refunds/") {
             Some(out_refund_no) => match serde_json::from_slice::<RefundOutcome>(&body) {
                 Err(error) => json_error(StatusCode::BAD_REQUEST, &error.to_string()),
-                Ok(outcome) => match simulator.set_refund_outcome(out_refund_no, &outcome.outcome) {
-                    Ok(()) => json(StatusCode::OK, &serde_json::json!({ "out_refund_no": out_refund_no, "outcome": outcome.outcome })),
-                    Err(error) => json_error(StatusCode::BAD_REQUEST, &error.to_string()),
-                },
+                Ok(outcome) => {
+                    match simulator.set_refund_outcome(out_refund_no, &outcome.outcome) {
+                        Ok(()) => json(
+                            StatusCode::OK,
+                            &serde_json::json!({ "out_refund_no": out_refund_no, "outcome": outcome.outcome }),
+                        ),
+                        Err(error) => json_error(StatusCode::BAD_REQUEST, &error.to_string()),
+                    }
+                }
             },
             None => json_error(StatusCode::NOT_FOUND, "unknown control path"),
         },

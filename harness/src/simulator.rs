@@ -22,7 +22,9 @@ use crate::endpoints;
 use crate::exchange::{self, Rejection};
 use crate::faults::{Fault, FaultEngine, FaultPlan};
 use crate::ledger::{Ledger, OrderKey, PayerAction, RefundKey, SimCoupon, SimOrder};
-use crate::notifications::{self, Delivery, DeliveryRecord, Notification, NotificationKind, Outbox, Variant};
+use crate::notifications::{
+    self, Delivery, DeliveryRecord, Notification, NotificationKind, Outbox, Variant,
+};
 
 /// The fixed epoch of in-process runs: 2025-11-27 10:00:00 Beijing time.
 pub const DEFAULT_EPOCH_MS: i64 = 1_764_208_800_000;
@@ -122,10 +124,16 @@ impl SimResponse {
     }
 }
 
+/// The merchant's answer to one delivery: HTTP status and body, or why there was none.
+pub type DeliveryResult = Result<(u16, Vec<u8>), String>;
+
+/// The future a [`NotificationSink`] returns.
+pub type DeliveryFuture<'a> = Pin<Box<dyn Future<Output = DeliveryResult> + Send + 'a>>;
+
 /// Where notifications are delivered: the merchant's notify URL, in whatever way the run needs.
 pub trait NotificationSink: Send + Sync {
     /// POSTs `body` to `url` and returns the merchant's status and body, or why there was none.
-    fn deliver<'a>(&'a self, url: &'a str, body: Vec<u8>) -> Pin<Box<dyn Future<Output = Result<(u16, Vec<u8>), String>> + Send + 'a>>;
+    fn deliver<'a>(&'a self, url: &'a str, body: Vec<u8>) -> DeliveryFuture<'a>;
 }
 
 /// A payer action for the control API.
@@ -207,13 +215,19 @@ impl SimState {
     pub(crate) fn new_transaction_id(&mut self, now_ms: i64) -> String {
         let counter = self.next_counter() % 1_000_000;
         let random = self.rng.next_u64() % 10_000_000_000;
-        format!("4200{counter:06}{}{random:010}", time::format_date(now_ms / 1000))
+        format!(
+            "4200{counter:06}{}{random:010}",
+            time::format_date(now_ms / 1000)
+        )
     }
 
     pub(crate) fn new_refund_id(&mut self, now_ms: i64) -> String {
         let counter = self.next_counter() % 1_000_000;
         let random = self.rng.next_u64() % 1_000_000_000_000;
-        format!("503{counter:06}{}{random:012}", time::format_date(now_ms / 1000))
+        format!(
+            "503{counter:06}{}{random:012}",
+            time::format_date(now_ms / 1000)
+        )
     }
 
     /// Applies everything time does up to `now_ms`: unpaid orders close at expiry, refunds leave
@@ -240,7 +254,13 @@ impl SimState {
         }
     }
 
-    fn finish_refund(&mut self, config: &SimConfig, _options: &SimOptions, key: &RefundKey, at_ms: i64) {
+    fn finish_refund(
+        &mut self,
+        config: &SimConfig,
+        _options: &SimOptions,
+        key: &RefundKey,
+        at_ms: i64,
+    ) {
         let Some(refund) = self.ledger.refunds.get_mut(key) else {
             return;
         };
@@ -256,20 +276,39 @@ impl SimState {
             scope: key.scope.clone(),
             out_trade_no: refund.out_trade_no.clone(),
         };
-        let (Some(order), Some(url)) = (self.ledger.orders.get(&order_key).cloned(), refund.notify_url.clone()) else {
+        let (Some(order), Some(url)) = (
+            self.ledger.orders.get(&order_key).cloned(),
+            refund.notify_url.clone(),
+        ) else {
             return;
         };
         let Some(merchant) = config.merchant(&key.scope.mch_id) else {
             return;
         };
         let key_text = if key.scope.sandbox {
-            self.sandbox_keys.get(&key.scope.mch_id).cloned().unwrap_or_default()
+            self.sandbox_keys
+                .get(&key.scope.mch_id)
+                .cloned()
+                .unwrap_or_default()
         } else {
             merchant.key.clone()
         };
         let nonce = self.nonce();
-        let body = notifications::refund_body(&order, &refund, &nonce, &cashier_adapters::ApiKey::new_for_diagnostics(key_text));
-        self.enqueue_notification(NotificationKind::Refund, order_key, Some(refund.key.out_refund_no), url, body, None, at_ms);
+        let body = notifications::refund_body(
+            &order,
+            &refund,
+            &nonce,
+            &cashier_adapters::ApiKey::new_for_diagnostics(key_text),
+        );
+        self.enqueue_notification(
+            NotificationKind::Refund,
+            order_key,
+            Some(refund.key.out_refund_no),
+            url,
+            body,
+            None,
+            at_ms,
+        );
     }
 
     /// Queues a notification's first delivery, shaped by the fault plan.
@@ -312,10 +351,12 @@ impl SimState {
             match fault {
                 Fault::Drop => dropped = true,
                 Fault::Delay { seconds } => due_ms += i64::from(seconds) * 1000,
-                Fault::Reorder => due_ms += 1000 + i64::try_from(self.rng.next_u32() % 30_000).unwrap_or(0),
+                Fault::Reorder => due_ms += 1000 + i64::from(self.rng.next_u32() % 30_000),
                 Fault::Duplicate => extras_after.push((Variant::Copy, body.clone())),
                 Fault::Concurrent => concurrent_group = Some(self.outbox.next_sequence()),
-                Fault::TamperSign => extras_before.push((Variant::Tampered, notifications::tampered(&body))),
+                Fault::TamperSign => {
+                    extras_before.push((Variant::Tampered, notifications::tampered(&body)))
+                }
                 Fault::ForgeAmount => {
                     if let Some(forged) = &forged_body {
                         extras_before.push((Variant::Forged, forged.clone()));
@@ -343,7 +384,10 @@ impl SimState {
             },
         );
         if concurrent_group.is_some() {
-            self.outbox.schedule(due_ms, single(Variant::Copy, body.clone(), concurrent_group));
+            self.outbox.schedule(
+                due_ms,
+                single(Variant::Copy, body.clone(), concurrent_group),
+            );
         }
         for (variant, extra) in extras_after {
             self.outbox.schedule(due_ms, single(variant, extra, None));
@@ -351,9 +395,16 @@ impl SimState {
     }
 
     /// Records a delivery's outcome and schedules the next genuine attempt when needed.
-    fn record_delivery(&mut self, due_ms: i64, now_ms: i64, delivery: &Delivery, result: &Result<(u16, Vec<u8>), String>) {
+    fn record_delivery(
+        &mut self,
+        due_ms: i64,
+        now_ms: i64,
+        delivery: &Delivery,
+        result: &Result<(u16, Vec<u8>), String>,
+    ) {
         let acknowledged = matches!(result, Ok((status, body)) if is_acknowledged(*status, body));
-        let Some(notification) = self.outbox.notifications.get_mut(&delivery.notification_id) else {
+        let Some(notification) = self.outbox.notifications.get_mut(&delivery.notification_id)
+        else {
             return;
         };
         self.outbox.log.push(DeliveryRecord {
@@ -425,7 +476,9 @@ impl Simulator {
     fn lock(&self) -> MutexGuard<'_, SimState> {
         // A poisoned lock means a panic elsewhere mid-update; the simulator keeps serving the
         // state as it is rather than taking every later test down with it.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The configuration.
@@ -442,7 +495,8 @@ impl Simulator {
         match self.options.clock {
             ClockMode::Virtual { epoch_ms } => epoch_ms + state.offset_ms,
             ClockMode::Real { epoch_ms } => {
-                let elapsed_ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX / 2);
+                let elapsed_ms =
+                    i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX / 2);
                 epoch_ms + elapsed_ms + state.offset_ms
             }
         }
@@ -475,9 +529,15 @@ impl Simulator {
 
     /// Decides what happens to the refund `out_refund_no` when it leaves PROCESSING:
     /// `SUCCESS` (default), `REFUNDCLOSE` or `CHANGE`. May be given before the refund exists.
-    pub fn set_refund_outcome(&self, out_refund_no: &str, status: &str) -> Result<(), ControlError> {
+    pub fn set_refund_outcome(
+        &self,
+        out_refund_no: &str,
+        status: &str,
+    ) -> Result<(), ControlError> {
         if !matches!(status, "SUCCESS" | "REFUNDCLOSE" | "CHANGE") {
-            return Err(ControlError::Invalid(format!("refund outcome {status:?} is not SUCCESS, REFUNDCLOSE or CHANGE")));
+            return Err(ControlError::Invalid(format!(
+                "refund outcome {status:?} is not SUCCESS, REFUNDCLOSE or CHANGE"
+            )));
         }
         let mut state = self.lock();
         let mut found = false;
@@ -488,7 +548,9 @@ impl Simulator {
             }
         }
         if !found {
-            state.refund_plans.insert(out_refund_no.to_owned(), status.to_owned());
+            state
+                .refund_plans
+                .insert(out_refund_no.to_owned(), status.to_owned());
         }
         Ok(())
     }
@@ -507,9 +569,14 @@ impl Simulator {
         let now_ms = self.now_locked(&state);
         state.process_time(&self.config, &self.options, now_ms);
         let sandbox_keys = state.sandbox_keys.clone();
-        let admitted = exchange::admit(&self.config, endpoint, sandbox, &request.method, &request.body, |mch_id| {
-            sandbox_keys.get(mch_id).cloned()
-        });
+        let admitted = exchange::admit(
+            &self.config,
+            endpoint,
+            sandbox,
+            &request.method,
+            &request.body,
+            |mch_id| sandbox_keys.get(mch_id).cloned(),
+        );
         let mut exchange = match admitted {
             Ok(exchange) => exchange,
             Err(Rejection::Protocol(message) | Rejection::Business(_, message)) => {
@@ -518,14 +585,22 @@ impl Simulator {
         };
         match exchange::bind_identity(&mut exchange) {
             Ok(()) => {}
-            Err(Rejection::Protocol(message)) => return SimResponse::xml(exchange::protocol_failure(&message)),
+            Err(Rejection::Protocol(message)) => {
+                return SimResponse::xml(exchange::protocol_failure(&message))
+            }
             Err(Rejection::Business(code, description)) => {
                 let nonce = state.nonce();
-                return SimResponse::xml(exchange::signed_reply(&exchange, &nonce, Err((code, description))));
+                return SimResponse::xml(exchange::signed_reply(
+                    &exchange,
+                    &nonce,
+                    Err((code, description)),
+                ));
             }
         }
         if endpoint == "refund" && request.client_certificate == ClientCertificate::Absent {
-            return SimResponse::xml(exchange::protocol_failure("证书验证失败：请求未携带商户API证书"));
+            return SimResponse::xml(exchange::protocol_failure(
+                "证书验证失败：请求未携带商户API证书",
+            ));
         }
         let fault = {
             let state = &mut *state;
@@ -543,23 +618,36 @@ impl Simulator {
             Some(Fault::ConnectionReset) => return SimResponse::ConnectionReset,
             Some(Fault::SystemError) => {
                 let nonce = state.nonce();
-                return SimResponse::xml(exchange::signed_reply(&exchange, &nonce, Err(("SYSTEMERROR", "系统超时，请稍后重试".into()))));
+                return SimResponse::xml(exchange::signed_reply(
+                    &exchange,
+                    &nonce,
+                    Err(("SYSTEMERROR", "系统超时，请稍后重试".into())),
+                ));
             }
             Some(Fault::BizerrNeedRetry) if endpoint == "refund" => {
                 let nonce = state.nonce();
                 return SimResponse::xml(exchange::signed_reply(
                     &exchange,
                     &nonce,
-                    Err(("BIZERR_NEED_RETRY", "退款业务流程错误，需要商户触发重试来解决".into())),
+                    Err((
+                        "BIZERR_NEED_RETRY",
+                        "退款业务流程错误，需要商户触发重试来解决".into(),
+                    )),
                 ));
             }
             _ => {}
         }
-        let response = endpoints::dispatch(&mut state, &self.config, &self.options, &exchange, now_ms);
+        let response =
+            endpoints::dispatch(&mut state, &self.config, &self.options, &exchange, now_ms);
         match fault {
             Some(Fault::ReplyLost) => SimResponse::ReplyLost,
             Some(Fault::SlowReply { delay_ms }) => match response {
-                SimResponse::Reply { status, content_type, body, .. } => SimResponse::Reply {
+                SimResponse::Reply {
+                    status,
+                    content_type,
+                    body,
+                    ..
+                } => SimResponse::Reply {
                     status,
                     content_type,
                     body,
@@ -575,7 +663,10 @@ impl Simulator {
     /// WeChat: the order stays NOTPAY).
     pub fn pay(&self, command: &PayCommand) -> Result<SimOrder, ControlError> {
         if !matches!(command.outcome.as_str(), "success" | "fail" | "cancel") {
-            return Err(ControlError::Invalid(format!("outcome {:?} is not success, fail or cancel", command.outcome)));
+            return Err(ControlError::Invalid(format!(
+                "outcome {:?} is not success, fail or cancel",
+                command.outcome
+            )));
         }
         let mut state = self.lock();
         let now_ms = self.now_locked(&state);
@@ -593,15 +684,26 @@ impl Simulator {
             return Ok(order.clone());
         }
         if order.trade_state != "NOTPAY" {
-            return Err(ControlError::Refused(format!("order is {}, not payable", order.trade_state)));
+            return Err(ControlError::Refused(format!(
+                "order is {}, not payable",
+                order.trade_state
+            )));
         }
-        let prepay_life_ms = if order.trade_type == "MWEB" { 5 * 60_000 } else { 2 * 3_600_000 };
+        let prepay_life_ms = if order.trade_type == "MWEB" {
+            5 * 60_000
+        } else {
+            2 * 3_600_000
+        };
         if now_ms >= order.prepay_issued_ms + prepay_life_ms {
-            return Err(ControlError::Refused("the prepay_id (or mweb_url) has expired; re-enter unifiedorder".into()));
+            return Err(ControlError::Refused(
+                "the prepay_id (or mweb_url) has expired; re-enter unifiedorder".into(),
+            ));
         }
         let coupon_total: u64 = command.coupons.iter().map(|coupon| coupon.coupon_fee).sum();
         if coupon_total >= order.total_fee {
-            return Err(ControlError::Invalid("coupons must leave at least 1 fen to pay".into()));
+            return Err(ControlError::Invalid(
+                "coupons must leave at least 1 fen to pay".into(),
+            ));
         }
         order.coupons = command.coupons.clone();
         order.bank_type = Some(command.bank_type.clone().unwrap_or_else(|| "CMC".into()));
@@ -616,17 +718,32 @@ impl Simulator {
         };
         order.transaction_id = Some(transaction_id.clone());
         let paid = order.clone();
-        state.ledger.by_transaction_id.insert(transaction_id, order_key.clone());
+        state
+            .ledger
+            .by_transaction_id
+            .insert(transaction_id, order_key.clone());
         let key = self.notification_key(&state, &paid);
         let body = notifications::payment_body(&paid, &nonce, &key, include_sign_type);
         let forged = notifications::forged(&paid, &forged_nonce, &key);
-        state.enqueue_notification(NotificationKind::Payment, order_key, None, paid.notify_url.clone(), body, Some(forged), now_ms);
+        state.enqueue_notification(
+            NotificationKind::Payment,
+            order_key,
+            None,
+            paid.notify_url.clone(),
+            body,
+            Some(forged),
+            now_ms,
+        );
         Ok(paid)
     }
 
     fn notification_key(&self, state: &SimState, order: &SimOrder) -> cashier_adapters::ApiKey {
         let text = if order.key.scope.sandbox {
-            state.sandbox_keys.get(&order.key.scope.mch_id).cloned().unwrap_or_default()
+            state
+                .sandbox_keys
+                .get(&order.key.scope.mch_id)
+                .cloned()
+                .unwrap_or_default()
         } else {
             self.config
                 .merchant(&order.key.scope.mch_id)
@@ -643,16 +760,22 @@ impl Simulator {
                 .by_prepay_id
                 .get(prepay_id)
                 .cloned()
-                .ok_or_else(|| ControlError::NotFound(format!("no order has prepay_id {prepay_id}")));
+                .ok_or_else(|| {
+                    ControlError::NotFound(format!("no order has prepay_id {prepay_id}"))
+                });
         }
         let Some(out_trade_no) = &command.out_trade_no else {
-            return Err(ControlError::Invalid("give out_trade_no or prepay_id".into()));
+            return Err(ControlError::Invalid(
+                "give out_trade_no or prepay_id".into(),
+            ));
         };
         let matches = state.ledger.orders_named(out_trade_no);
         match matches.as_slice() {
             [order] => Ok(order.key.clone()),
             [] => Err(ControlError::NotFound(format!("no order {out_trade_no}"))),
-            _ => Err(ControlError::NotFound(format!("{out_trade_no} exists under several merchants; use prepay_id"))),
+            _ => Err(ControlError::NotFound(format!(
+                "{out_trade_no} exists under several merchants; use prepay_id"
+            ))),
         }
     }
 
@@ -680,7 +803,10 @@ impl Simulator {
 
     /// The ledger as canonical JSON (identical for identical runs).
     pub fn ledger_json(&self) -> String {
-        serde_json::to_string_pretty(&self.lock().ledger).unwrap_or_default()
+        match serde_json::to_string_pretty(&self.lock().ledger) {
+            Ok(text) => text,
+            Err(error) => format!("{{\"error\": {:?}}}", error.to_string()),
+        }
     }
 
     /// The delivery log so far.
@@ -714,7 +840,9 @@ impl Simulator {
             }
             let mut index = 0;
             while index < batch.len() {
-                let group = batch.get(index).and_then(|(_, delivery)| delivery.concurrent_group);
+                let group = batch
+                    .get(index)
+                    .and_then(|(_, delivery)| delivery.concurrent_group);
                 let end = match group {
                     Some(group) => {
                         index
@@ -722,7 +850,9 @@ impl Simulator {
                                 .get(index..)
                                 .unwrap_or_default()
                                 .iter()
-                                .take_while(|(_, delivery)| delivery.concurrent_group == Some(group))
+                                .take_while(|(_, delivery)| {
+                                    delivery.concurrent_group == Some(group)
+                                })
                                 .count()
                     }
                     None => index + 1,
@@ -742,7 +872,10 @@ impl Simulator {
                         })
                         .collect()
                 };
-                let attempts = slice.iter().zip(&urls).map(|((_, delivery), url)| deliver_one(sink, url, delivery));
+                let attempts = slice
+                    .iter()
+                    .zip(&urls)
+                    .map(|((_, delivery), url)| deliver_one(sink, url, delivery));
                 let results = join_all(attempts).await;
                 let mut state = self.lock();
                 for ((due_ms, delivery), result) in slice.iter().zip(results) {
@@ -783,12 +916,21 @@ impl Simulator {
     }
 }
 
-async fn deliver_one(sink: &dyn NotificationSink, url: &str, delivery: &Delivery) -> Result<(u16, Vec<u8>), String> {
+async fn deliver_one(
+    sink: &dyn NotificationSink,
+    url: &str,
+    delivery: &Delivery,
+) -> Result<(u16, Vec<u8>), String> {
     if delivery.dropped {
         return Err("lost in transit (fault: drop)".into());
     }
     let deadline = Duration::from_millis(notifications::ACK_DEADLINE_MS);
-    match tokio::time::timeout(deadline, sink.deliver(url, delivery.body.clone().into_bytes())).await {
+    match tokio::time::timeout(
+        deadline,
+        sink.deliver(url, delivery.body.clone().into_bytes()),
+    )
+    .await
+    {
         Ok(result) => result,
         Err(_) => Err("no acknowledgement within 5 s".into()),
     }

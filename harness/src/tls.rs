@@ -53,7 +53,8 @@ impl TestPki {
             .push(DnType::CommonName, "cashier WeChat Pay simulator test CA");
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
 
-        let server_params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+        let server_params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
         let server_key = KeyPair::generate()?;
         let server_certificate = server_params.signed_by(&server_key, &ca)?;
 
@@ -81,15 +82,21 @@ impl TestPki {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         roots.add(CertificateDer::from(self.ca_certificate_der.clone()))?;
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .allow_unauthenticated()
-            .build()
-            .map_err(|error| TlsError::Verifier(error.to_string()))?;
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .allow_unauthenticated()
+        .build()
+        .map_err(|error| TlsError::Verifier(error.to_string()))?;
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key_der.clone()));
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(verifier)
-            .with_single_cert(vec![CertificateDer::from(self.server_certificate_der.clone())], key)?;
+            .with_single_cert(
+                vec![CertificateDer::from(self.server_certificate_der.clone())],
+                key,
+            )?;
         Ok(Arc::new(config))
     }
 }

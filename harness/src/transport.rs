@@ -63,7 +63,9 @@ impl Transport for SimTransport {
         let timeout_ms = self.timeout_ms;
         Box::pin(async move {
             match response {
-                SimResponse::Reply { delay_ms, .. } if delay_ms > timeout_ms => Err(TransportError::Timeout { timeout_ms }),
+                SimResponse::Reply { delay_ms, .. } if delay_ms > timeout_ms => {
+                    Err(TransportError::Timeout { timeout_ms })
+                }
                 SimResponse::Reply { status, body, .. } => Ok(HttpResponse { status, body }),
                 SimResponse::ReplyLost => Err(TransportError::Timeout { timeout_ms }),
                 SimResponse::ConnectionReset => Err(TransportError::Io {
@@ -88,7 +90,9 @@ pub struct ScriptedSink {
 
 impl ScriptedSink {
     /// A merchant answering with `script`.
-    pub fn new(script: impl Fn(usize, &str, &[u8]) -> SinkAnswer + Send + Sync + 'static) -> ScriptedSink {
+    pub fn new(
+        script: impl Fn(usize, &str, &[u8]) -> SinkAnswer + Send + Sync + 'static,
+    ) -> ScriptedSink {
         ScriptedSink {
             script: Box::new(script),
             received: Mutex::new(Vec::new()),
@@ -107,12 +111,19 @@ impl ScriptedSink {
 
     /// Every delivery received, in order.
     pub fn received(&self) -> Vec<(String, Vec<u8>)> {
-        self.received.lock().map(|received| received.clone()).unwrap_or_default()
+        self.received
+            .lock()
+            .map(|received| received.clone())
+            .unwrap_or_default()
     }
 }
 
 impl NotificationSink for ScriptedSink {
-    fn deliver<'a>(&'a self, url: &'a str, body: Vec<u8>) -> Pin<Box<dyn Future<Output = SinkAnswer> + Send + 'a>> {
+    fn deliver<'a>(
+        &'a self,
+        url: &'a str,
+        body: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = SinkAnswer> + Send + 'a>> {
         let number = match self.received.lock() {
             Ok(mut received) => {
                 received.push((url.to_owned(), body.clone()));
@@ -138,7 +149,9 @@ impl HttpSink {
     /// A sink with WeChat's 5-second deadline, delivering to loopback addresses only.
     pub fn new() -> Result<HttpSink, String> {
         reqwest::Client::builder()
-            .timeout(std::time::Duration::from_millis(crate::notifications::ACK_DEADLINE_MS))
+            .timeout(std::time::Duration::from_millis(
+                crate::notifications::ACK_DEADLINE_MS,
+            ))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map(|client| HttpSink {
@@ -169,7 +182,11 @@ pub fn is_loopback_url(url: &str) -> bool {
 }
 
 impl NotificationSink for HttpSink {
-    fn deliver<'a>(&'a self, url: &'a str, body: Vec<u8>) -> Pin<Box<dyn Future<Output = SinkAnswer> + Send + 'a>> {
+    fn deliver<'a>(
+        &'a self,
+        url: &'a str,
+        body: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = SinkAnswer> + Send + 'a>> {
         Box::pin(async move {
             if !self.allow_remote && !is_loopback_url(url) {
                 return Err(format!("not delivered: {url} is not a loopback address"));

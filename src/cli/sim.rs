@@ -32,7 +32,8 @@ pub async fn start(arguments: &SimArguments) -> Result<(Arc<Simulator>, RunningS
     let config = match &arguments.config {
         None => SimConfig::embedded_default(),
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
             SimConfig::from_json(&text)
         }
     }
@@ -53,13 +54,15 @@ pub async fn start(arguments: &SimArguments) -> Result<(Arc<Simulator>, RunningS
     let pki = if arguments.tls {
         let pki = TestPki::generate().map_err(|error| error.to_string())?;
         if let Some(dir) = &arguments.tls_dir {
-            std::fs::create_dir_all(dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
             for (name, text) in [
                 ("ca.pem", &pki.ca_certificate_pem),
                 ("apiclient_cert.pem", &pki.client_certificate_pem),
                 ("apiclient_key.pem", &pki.client_key_pem),
             ] {
-                std::fs::write(dir.join(name), text).map_err(|error| format!("cannot write {name}: {error}"))?;
+                std::fs::write(dir.join(name), text)
+                    .map_err(|error| format!("cannot write {name}: {error}"))?;
             }
         }
         Some(pki)

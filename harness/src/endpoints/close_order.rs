@@ -12,7 +12,11 @@ use crate::simulator::SimState;
 /// The minimum age of an order before it may be closed.
 pub(crate) const CLOSE_MIN_AGE_MS: i64 = 5 * 60_000;
 
-pub(crate) fn handle(state: &mut SimState, exchange: &Exchange<'_>, now_ms: i64) -> Result<Fields, Rejection> {
+pub(crate) fn handle(
+    state: &mut SimState,
+    exchange: &Exchange<'_>,
+    now_ms: i64,
+) -> Result<Fields, Rejection> {
     let key = OrderKey {
         scope: exchange.scope(),
         out_trade_no: required(exchange, "out_trade_no")?.to_owned(),
@@ -23,12 +27,22 @@ pub(crate) fn handle(state: &mut SimState, exchange: &Exchange<'_>, now_ms: i64)
         .get_mut(&key)
         .ok_or_else(|| Rejection::business("ORDERNOTEXIST", "订单不存在"))?;
     match order.trade_state.as_str() {
-        "SUCCESS" | "REFUND" => return Err(Rejection::business("ORDERPAID", "订单已支付，不能发起关单")),
-        "CLOSED" => return Err(Rejection::business("ORDERCLOSED", "订单已关闭，无需重复关闭")),
+        "SUCCESS" | "REFUND" => {
+            return Err(Rejection::business("ORDERPAID", "订单已支付，不能发起关单"))
+        }
+        "CLOSED" => {
+            return Err(Rejection::business(
+                "ORDERCLOSED",
+                "订单已关闭，无需重复关闭",
+            ))
+        }
         _ => {}
     }
     if now_ms < order.created_ms + CLOSE_MIN_AGE_MS {
-        return Err(Rejection::business("TRADE_STATE_ERROR", "订单生成后5分钟内不能关单"));
+        return Err(Rejection::business(
+            "TRADE_STATE_ERROR",
+            "订单生成后5分钟内不能关单",
+        ));
     }
     order.trade_state = "CLOSED".into();
     order.closed_ms = Some(now_ms);

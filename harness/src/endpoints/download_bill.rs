@@ -15,14 +15,23 @@ use crate::simulator::{SimResponse, SimState};
 
 /// The bill's header for `bill_type=ALL` (27 columns).
 pub(crate) const ALL_COLUMNS: &str = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注";
-const SUMMARY_COLUMNS: &str = "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额";
+const SUMMARY_COLUMNS: &str =
+    "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额";
 
 /// The fee rate, 0.6%: in thousandths of a fen it is six per fen.
 const FEE_MILLIFEN_PER_FEN: i64 = 6;
 
 fn failure(message: &str, code: &str) -> SimResponse {
-    let pairs = [("return_code", "FAIL"), ("return_msg", message), ("error_code", code)];
-    xml_reply(cashier_adapters::xml::write_with_root("xml", pairs).unwrap_or_default().into_bytes())
+    let pairs = [
+        ("return_code", "FAIL"),
+        ("return_msg", message),
+        ("error_code", code),
+    ];
+    xml_reply(
+        cashier_adapters::xml::write_with_root("xml", pairs)
+            .unwrap_or_default()
+            .into_bytes(),
+    )
 }
 
 fn yuan(fen: u64) -> String {
@@ -51,11 +60,19 @@ fn order_row(order: &SimOrder) -> Row {
         time::format_dashed(order.paid_ms.unwrap_or(0) / 1000),
         order.appid.clone(),
         order.key.scope.mch_id.clone(),
-        if order.key.scope.sub_mch_id.is_empty() { "0".into() } else { order.key.scope.sub_mch_id.clone() },
+        if order.key.scope.sub_mch_id.is_empty() {
+            "0".into()
+        } else {
+            order.key.scope.sub_mch_id.clone()
+        },
         String::new(),
         order.transaction_id.clone().unwrap_or_default(),
         order.key.out_trade_no.clone(),
-        order.openid.clone().or_else(|| order.sub_openid.clone()).unwrap_or_default(),
+        order
+            .openid
+            .clone()
+            .or_else(|| order.sub_openid.clone())
+            .unwrap_or_default(),
         order.trade_type.clone(),
         "SUCCESS".into(),
         order.bank_type.clone().unwrap_or_default(),
@@ -91,11 +108,19 @@ fn refund_row(order: &SimOrder, refund: &SimRefund) -> Row {
         time::format_dashed(refund.success_ms.unwrap_or(0) / 1000),
         order.appid.clone(),
         order.key.scope.mch_id.clone(),
-        if order.key.scope.sub_mch_id.is_empty() { "0".into() } else { order.key.scope.sub_mch_id.clone() },
+        if order.key.scope.sub_mch_id.is_empty() {
+            "0".into()
+        } else {
+            order.key.scope.sub_mch_id.clone()
+        },
         String::new(),
         order.transaction_id.clone().unwrap_or_default(),
         order.key.out_trade_no.clone(),
-        order.openid.clone().or_else(|| order.sub_openid.clone()).unwrap_or_default(),
+        order
+            .openid
+            .clone()
+            .or_else(|| order.sub_openid.clone())
+            .unwrap_or_default(),
         order.trade_type.clone(),
         "REFUND".into(),
         order.bank_type.clone().unwrap_or_default(),
@@ -143,7 +168,9 @@ pub(crate) fn handle(state: &mut SimState, exchange: &Exchange<'_>, now_ms: i64)
     if now_s > day_start_s + 90 * 86_400 {
         return failure("No Bill Exist", "20002");
     }
-    let in_day = |at_ms: Option<i64>| at_ms.is_some_and(|at| at / 1000 >= day_start_s && at / 1000 < day_start_s + 86_400);
+    let in_day = |at_ms: Option<i64>| {
+        at_ms.is_some_and(|at| at / 1000 >= day_start_s && at / 1000 < day_start_s + 86_400)
+    };
     let scope = exchange.scope();
     let mut rows: Vec<(i64, Row)> = Vec::new();
     for order in state.ledger.orders.values() {
@@ -167,7 +194,11 @@ pub(crate) fn handle(state: &mut SimState, exchange: &Exchange<'_>, now_ms: i64)
     if rows.is_empty() {
         return failure("No Bill Exist", "20002");
     }
-    rows.sort_by(|left, right| left.0.cmp(&right.0).then_with(|| left.1.fields.cmp(&right.1.fields)));
+    rows.sort_by(|left, right| {
+        left.0
+            .cmp(&right.0)
+            .then_with(|| left.1.fields.cmp(&right.1.fields))
+    });
     let mut text = String::from(ALL_COLUMNS);
     text.push_str("\r\n");
     for (_, row) in &rows {

@@ -25,7 +25,13 @@ pub(crate) enum Outcome {
 }
 
 /// Runs the endpoint named by the exchange.
-pub(crate) fn dispatch(state: &mut SimState, config: &SimConfig, options: &SimOptions, exchange: &Exchange<'_>, now_ms: i64) -> SimResponse {
+pub(crate) fn dispatch(
+    state: &mut SimState,
+    config: &SimConfig,
+    options: &SimOptions,
+    exchange: &Exchange<'_>,
+    now_ms: i64,
+) -> SimResponse {
     let outcome = match exchange.endpoint {
         "unifiedorder" => Outcome::Signed(unified_order::handle(state, config, exchange, now_ms)),
         "orderquery" => Outcome::Signed(order_query::handle(state, exchange)),
@@ -39,7 +45,9 @@ pub(crate) fn dispatch(state: &mut SimState, config: &SimConfig, options: &SimOp
     let _ = options;
     match outcome {
         Outcome::Raw(response) => response,
-        Outcome::Signed(Err(Rejection::Protocol(message))) => xml_reply(exchange::protocol_failure(&message)),
+        Outcome::Signed(Err(Rejection::Protocol(message))) => {
+            xml_reply(exchange::protocol_failure(&message))
+        }
         Outcome::Signed(result) => {
             let nonce = state.nonce();
             let result = result.map_err(|rejection| match rejection {
@@ -80,15 +88,24 @@ pub(crate) fn fen(exchange: &Exchange<'_>, name: &str) -> Result<u64, Rejection>
     let text = required(exchange, name)?;
     match cashier_adapters::AmountFen::parse_fen(text) {
         Ok(amount) if amount.fen() > 0 => Ok(amount.fen()),
-        _ => Err(Rejection::protocol(format!("{name}参数格式错误，请确认请求参数是否正确{name}"))),
+        _ => Err(Rejection::protocol(format!(
+            "{name}参数格式错误，请确认请求参数是否正确{name}"
+        ))),
     }
 }
 
 /// Checks a merchant number's charset (`out_trade_no`, `out_refund_no`).
-pub(crate) fn check_number(name: &str, value: &str, max_len: usize, extra: &[u8]) -> Result<(), Rejection> {
-    let valid_charset = value
-        .bytes()
-        .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'|' | b'*') || extra.contains(&byte));
+pub(crate) fn check_number(
+    name: &str,
+    value: &str,
+    max_len: usize,
+    extra: &[u8],
+) -> Result<(), Rejection> {
+    let valid_charset = value.bytes().all(|byte| {
+        byte.is_ascii_alphanumeric()
+            || matches!(byte, b'_' | b'-' | b'|' | b'*')
+            || extra.contains(&byte)
+    });
     if !valid_charset {
         return Err(Rejection::protocol(format!("{name}参数格式错误")));
     }

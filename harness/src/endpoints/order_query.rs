@@ -14,7 +14,16 @@ pub(crate) fn query_fields(order: &SimOrder) -> Fields {
     let mut fields = if order.is_paid() {
         let mut fields = payment_fields(order, "", true);
         // The envelope comes from the reply; drop the notification's own.
-        for name in ["return_code", "return_msg", "nonce_str", "result_code", "appid", "mch_id", "sub_mch_id", "sub_appid"] {
+        for name in [
+            "return_code",
+            "return_msg",
+            "nonce_str",
+            "result_code",
+            "appid",
+            "mch_id",
+            "sub_mch_id",
+            "sub_appid",
+        ] {
             fields.remove(name);
         }
         fields
@@ -39,9 +48,14 @@ pub(crate) fn query_fields(order: &SimOrder) -> Fields {
 
 pub(crate) fn handle(state: &mut SimState, exchange: &Exchange<'_>) -> Result<Fields, Rejection> {
     let scope = exchange.scope();
-    let order = match (exchange.field("transaction_id"), exchange.field("out_trade_no")) {
+    let order = match (
+        exchange.field("transaction_id"),
+        exchange.field("out_trade_no"),
+    ) {
         (Some(transaction_id), _) => state.ledger.order_by_transaction_id(&scope, transaction_id),
-        (None, Some(_)) => state.ledger.order(&scope, required(exchange, "out_trade_no")?),
+        (None, Some(_)) => state
+            .ledger
+            .order(&scope, required(exchange, "out_trade_no")?),
         (None, None) => return Err(Rejection::protocol("缺少参数transaction_id或out_trade_no")),
     };
     let order = order.ok_or_else(|| Rejection::business("ORDERNOTEXIST", "订单不存在"))?;

@@ -27,12 +27,21 @@ fn page(order: &SimOrder, refunds: &[&SimRefund], total: Option<usize>) -> Field
         fields.insert(format!("refund_id_{index}"), &refund.refund_id);
         fields.insert(format!("refund_channel_{index}"), "ORIGINAL");
         fields.insert(format!("refund_fee_{index}"), refund.refund_fee.to_string());
-        fields.insert(format!("settlement_refund_fee_{index}"), refund.refund_fee.to_string());
+        fields.insert(
+            format!("settlement_refund_fee_{index}"),
+            refund.refund_fee.to_string(),
+        );
         fields.insert(format!("refund_status_{index}"), &refund.refund_status);
         fields.insert(format!("refund_account_{index}"), &refund.refund_account);
-        fields.insert(format!("refund_recv_accout_{index}"), &refund.refund_recv_accout);
+        fields.insert(
+            format!("refund_recv_accout_{index}"),
+            &refund.refund_recv_accout,
+        );
         if let Some(success_ms) = refund.success_ms {
-            fields.insert(format!("refund_success_time_{index}"), time::format_dashed(success_ms / 1000));
+            fields.insert(
+                format!("refund_success_time_{index}"),
+                time::format_dashed(success_ms / 1000),
+            );
         }
     }
     fields
@@ -60,13 +69,22 @@ pub(crate) fn handle(state: &mut SimState, exchange: &Exchange<'_>) -> Result<Fi
         None
     };
     if let Some(refund) = single {
-        let order = ledger.order(&scope, &refund.out_trade_no).ok_or_else(not_found)?;
+        let order = ledger
+            .order(&scope, &refund.out_trade_no)
+            .ok_or_else(not_found)?;
         return Ok(page(order, &[refund], None));
     }
-    let order = match (exchange.field("transaction_id"), exchange.field("out_trade_no")) {
+    let order = match (
+        exchange.field("transaction_id"),
+        exchange.field("out_trade_no"),
+    ) {
         (Some(transaction_id), _) => ledger.order_by_transaction_id(&scope, transaction_id),
         (None, Some(out_trade_no)) => ledger.order(&scope, out_trade_no),
-        (None, None) => return Err(Rejection::protocol("缺少参数refund_id、out_refund_no、transaction_id或out_trade_no")),
+        (None, None) => {
+            return Err(Rejection::protocol(
+                "缺少参数refund_id、out_refund_no、transaction_id或out_trade_no",
+            ))
+        }
     };
     let order = order.ok_or_else(not_found)?;
     let refunds = ledger.refunds_of(order);
@@ -80,9 +98,16 @@ pub(crate) fn handle(state: &mut SimState, exchange: &Exchange<'_>) -> Result<Fi
             .map_err(|_| Rejection::business("PARAM_ERROR", "offset参数格式错误"))?,
     };
     if offset >= refunds.len() {
-        return Err(Rejection::business("PARAM_ERROR", "offset超过total_refund_count"));
+        return Err(Rejection::business(
+            "PARAM_ERROR",
+            "offset超过total_refund_count",
+        ));
     }
     let end = (offset + PAGE_SIZE).min(refunds.len());
     let total = (refunds.len() > PAGE_SIZE).then_some(refunds.len());
-    Ok(page(order, refunds.get(offset..end).unwrap_or_default(), total))
+    Ok(page(
+        order,
+        refunds.get(offset..end).unwrap_or_default(),
+        total,
+    ))
 }

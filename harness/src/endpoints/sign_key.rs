@@ -23,5 +23,9 @@ pub(crate) fn handle(state: &mut SimState, exchange: &Exchange<'_>) -> SimRespon
         ("mch_id", mch_id.as_str()),
         ("sandbox_signkey", key.as_str()),
     ];
-    xml_reply(xml::write_with_root("xml", pairs).unwrap_or_default().into_bytes())
+    xml_reply(
+        xml::write_with_root("xml", pairs)
+            .unwrap_or_default()
+            .into_bytes(),
+    )
 }

@@ -17,9 +17,25 @@ use crate::simulator::SimState;
 /// `spbill_create_ip` (the payer's IP changes between attempts) are left out; WeChat does not
 /// document the exact list, so this is an assumption.
 const REENTRY_PARAMETERS: [&str; 19] = [
-    "appid", "sub_appid", "device_info", "body", "detail", "attach", "fee_type", "total_fee", "time_start",
-    "time_expire", "goods_tag", "notify_url", "trade_type", "product_id", "limit_pay", "openid", "sub_openid",
-    "scene_info", "receipt",
+    "appid",
+    "sub_appid",
+    "device_info",
+    "body",
+    "detail",
+    "attach",
+    "fee_type",
+    "total_fee",
+    "time_start",
+    "time_expire",
+    "goods_tag",
+    "notify_url",
+    "trade_type",
+    "product_id",
+    "limit_pay",
+    "openid",
+    "sub_openid",
+    "scene_info",
+    "receipt",
 ];
 
 fn parameters_of(exchange: &Exchange<'_>) -> String {
@@ -34,7 +50,9 @@ fn check_notify_url(url: &str) -> Result<(), Rejection> {
     check_length("notify_url", url, 256)?;
     let absolute = url.starts_with("http://") || url.starts_with("https://");
     if !absolute || url.contains('?') || url.contains(char::is_whitespace) {
-        return Err(Rejection::protocol("notify_url参数格式错误：须为不带参数的完整URL"));
+        return Err(Rejection::protocol(
+            "notify_url参数格式错误：须为不带参数的完整URL",
+        ));
     }
     Ok(())
 }
@@ -56,14 +74,21 @@ fn check_payer(config: &SimConfig, exchange: &Exchange<'_>) -> Result<(), Reject
                 .field("sub_appid")
                 .ok_or_else(|| Rejection::business("LACK_PARAMS", "传sub_openid时sub_appid必填"))?;
             if config.payer_for(sub_appid, sub_openid).is_none() {
-                return Err(Rejection::business("PARAM_ERROR", "sub_appid和sub_openid不匹配"));
+                return Err(Rejection::business(
+                    "PARAM_ERROR",
+                    "sub_appid和sub_openid不匹配",
+                ));
             }
             Ok(())
         }
     }
 }
 
-fn validate(config: &SimConfig, exchange: &Exchange<'_>, now_ms: i64) -> Result<Option<i64>, Rejection> {
+fn validate(
+    config: &SimConfig,
+    exchange: &Exchange<'_>,
+    now_ms: i64,
+) -> Result<Option<i64>, Rejection> {
     let body = required(exchange, "body")?;
     check_length("body", body, 128)?;
     check_number("out_trade_no", required(exchange, "out_trade_no")?, 32, &[])?;
@@ -73,12 +98,21 @@ fn validate(config: &SimConfig, exchange: &Exchange<'_>, now_ms: i64) -> Result<
         return Err(Rejection::protocol("spbill_create_ip参数格式错误"));
     }
     check_notify_url(required(exchange, "notify_url")?)?;
-    for (name, max) in [("attach", 127), ("detail", 6144), ("device_info", 32), ("goods_tag", 32), ("scene_info", 256)] {
+    for (name, max) in [
+        ("attach", 127),
+        ("detail", 6144),
+        ("device_info", 32),
+        ("goods_tag", 32),
+        ("scene_info", 256),
+    ] {
         if let Some(value) = exchange.field(name) {
             check_length(name, value, max)?;
         }
     }
-    if exchange.field("fee_type").is_some_and(|fee_type| fee_type != "CNY") {
+    if exchange
+        .field("fee_type")
+        .is_some_and(|fee_type| fee_type != "CNY")
+    {
         return Err(Rejection::protocol("fee_type参数格式错误"));
     }
     match required(exchange, "trade_type")? {
@@ -95,7 +129,10 @@ fn validate(config: &SimConfig, exchange: &Exchange<'_>, now_ms: i64) -> Result<
                 .ok_or_else(|| Rejection::business("LACK_PARAMS", "H5支付必须传scene_info"))?;
             let parsed: Result<serde_json::Value, _> = serde_json::from_str(scene);
             if !parsed.is_ok_and(|value| value.get("h5_info").is_some()) {
-                return Err(Rejection::business("PARAM_ERROR", "scene_info格式错误，须含h5_info"));
+                return Err(Rejection::business(
+                    "PARAM_ERROR",
+                    "scene_info格式错误，须含h5_info",
+                ));
             }
         }
         "APP" => {}
@@ -104,7 +141,10 @@ fn validate(config: &SimConfig, exchange: &Exchange<'_>, now_ms: i64) -> Result<
     let parse_time = |name: &str| -> Result<Option<i64>, Rejection> {
         exchange
             .field(name)
-            .map(|text| time::parse_compact(text).ok_or_else(|| Rejection::protocol(format!("{name}参数格式错误"))))
+            .map(|text| {
+                time::parse_compact(text)
+                    .ok_or_else(|| Rejection::protocol(format!("{name}参数格式错误")))
+            })
             .transpose()
     };
     let start_s = parse_time("time_start")?;
@@ -112,7 +152,10 @@ fn validate(config: &SimConfig, exchange: &Exchange<'_>, now_ms: i64) -> Result<
     if let Some(expire_s) = expire_s {
         let from_s = start_s.unwrap_or(now_ms / 1000).max(now_ms / 1000);
         if expire_s <= from_s + 60 {
-            return Err(Rejection::business("PARAM_ERROR", "time_expire时间过短，须晚于当前时间1分钟以上"));
+            return Err(Rejection::business(
+                "PARAM_ERROR",
+                "time_expire时间过短，须晚于当前时间1分钟以上",
+            ));
         }
     }
     Ok(expire_s.map(|seconds| seconds * 1000))
@@ -130,7 +173,10 @@ fn reply_of(order: &SimOrder) -> Fields {
 fn issue_links(state: &mut SimState, order: &mut SimOrder) {
     order.code_url = (order.trade_type == "NATIVE").then(|| {
         let token = state.nonce();
-        format!("weixin://wxpay/bizpayurl?pr={}", token.get(..7).unwrap_or(&token))
+        format!(
+            "weixin://wxpay/bizpayurl?pr={}",
+            token.get(..7).unwrap_or(&token)
+        )
     });
     order.mweb_url = (order.trade_type == "MWEB").then(|| {
         let package = state.nonce();
@@ -142,7 +188,12 @@ fn issue_links(state: &mut SimState, order: &mut SimOrder) {
     });
 }
 
-pub(crate) fn handle(state: &mut SimState, config: &SimConfig, exchange: &Exchange<'_>, now_ms: i64) -> Result<Fields, Rejection> {
+pub(crate) fn handle(
+    state: &mut SimState,
+    config: &SimConfig,
+    exchange: &Exchange<'_>,
+    now_ms: i64,
+) -> Result<Fields, Rejection> {
     let expires_ms = validate(config, exchange, now_ms)?;
     let key = OrderKey {
         scope: exchange.scope(),
@@ -153,7 +204,9 @@ pub(crate) fn handle(state: &mut SimState, config: &SimConfig, exchange: &Exchan
         return match existing.trade_state.as_str() {
             "SUCCESS" | "REFUND" => Err(Rejection::business("ORDERPAID", "该订单已支付")),
             "CLOSED" => Err(Rejection::business("ORDERCLOSED", "该订单已关")),
-            _ if existing.parameters != parameters => Err(Rejection::business("INVALID_REQUEST", "201 商户订单号重复")),
+            _ if existing.parameters != parameters => {
+                Err(Rejection::business("INVALID_REQUEST", "201 商户订单号重复"))
+            }
             _ => {
                 // Identical re-entry: the same prepay_id while it lives, a fresh one after its
                 // two hours (and a fresh mweb_url every time, since it lives five minutes).
@@ -161,7 +214,10 @@ pub(crate) fn handle(state: &mut SimState, config: &SimConfig, exchange: &Exchan
                 if now_ms >= order.prepay_issued_ms + 2 * 3_600_000 {
                     order.prepay_id = state.new_prepay_id(now_ms);
                     order.prepay_issued_ms = now_ms;
-                    state.ledger.by_prepay_id.insert(order.prepay_id.clone(), key.clone());
+                    state
+                        .ledger
+                        .by_prepay_id
+                        .insert(order.prepay_id.clone(), key.clone());
                 } else if order.trade_type == "MWEB" {
                     order.prepay_issued_ms = now_ms;
                 }
