@@ -95,10 +95,13 @@ fn run_sim(arguments: SimArguments) -> ExitCode {
     runtime.block_on(async {
         match sim::start(&arguments).await {
             Ok((simulator, running)) => {
-                println!("listening on {}", running.base_url());
-                println!("seed {}", simulator.seed());
+                // A closed standard output (a caller that read only the first line) is no
+                // reason to stop serving, so write errors are ignored rather than panicking.
                 use std::io::Write;
-                let _ = std::io::stdout().flush();
+                let mut stdout = std::io::stdout();
+                let _ = writeln!(stdout, "listening on {}", running.base_url());
+                let _ = writeln!(stdout, "seed {}", simulator.seed());
+                let _ = stdout.flush();
                 let _ = tokio::signal::ctrl_c().await;
                 running.shutdown().await;
                 ExitCode::SUCCESS
@@ -153,6 +156,7 @@ fn main() -> ExitCode {
             }
         }
     };
-    print!("{}", output.stdout);
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(output.stdout.as_bytes());
     ExitCode::from(u8::try_from(output.exit_code).unwrap_or(2))
 }
