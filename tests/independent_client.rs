@@ -87,7 +87,7 @@ fn wechatpy_unmodified_works_against_the_simulator_over_http() {
         return;
     }
     let sim = start_sim(&[]);
-    run_script(&[sim.base_url.clone()]);
+    run_script(std::slice::from_ref(&sim.base_url));
 }
 
 #[test]
