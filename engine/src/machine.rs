@@ -784,6 +784,7 @@ pub fn step(record: &OrderRecord, event: &Event, now_ms: i64) -> Result<Transiti
             out_refund_no, report, ..
         } => on_refund_status(&mut step, out_refund_no, report)?,
         Event::ConflictingNotification { detail } => step.alert(format!("conflicting notification refused: {detail}")),
+        Event::Created { .. } => return Ok(unchanged(record)),
     }
     step.settle();
     let deadline = next_deadline(&step.record);

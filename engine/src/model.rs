@@ -439,6 +439,11 @@ pub enum RefundStatusReport {
 /// Everything that can happen to an order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
+    /// The order was created (the first line of every audit trail; not a machine input).
+    Created {
+        /// The amount in fen.
+        amount_fen: u64,
+    },
     /// Start a payment attempt through an entry (built by the shell from configuration).
     StartPayment {
         /// The attempt to add.

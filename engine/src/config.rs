@@ -1,0 +1,341 @@
+//! Engine configuration: one entry per entry point (official account, mini program, APP, H5,
+//! Native), each with its own appid, mch_id, key, sign type and notify URLs, because a payment
+//! must be refunded and verified with exactly the identity it was made with. API keys are read
+//! from the environment or a file named in the configuration, never from the configuration
+//! text itself; everything is validated at start with errors that name the entry and field.
+
+use std::path::PathBuf;
+
+use cashier_adapters::{ApiKey, AppId, MchId, SignType};
+use serde::Deserialize;
+
+use crate::order_number::Channel;
+
+/// The kind of entry point, which fixes the trade type and the order number's channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// 公众号 H5 pages: JSAPI through WeixinJSBridge.
+    OfficialAccount,
+    /// 小程序: JSAPI through `wx.requestPayment`, reached from the H5 pages by the web-view bridge.
+    MiniProgram,
+    /// A mobile app: APP.
+    App,
+    /// A phone browser: MWEB.
+    H5,
+    /// A QR code: NATIVE.
+    Native,
+}
+
+impl EntryKind {
+    /// The WeChat trade type.
+    pub fn trade_type(self) -> &'static str {
+        match self {
+            EntryKind::OfficialAccount | EntryKind::MiniProgram => "JSAPI",
+            EntryKind::App => "APP",
+            EntryKind::H5 => "MWEB",
+            EntryKind::Native => "NATIVE",
+        }
+    }
+
+    /// The order number channel.
+    pub fn channel(self) -> Channel {
+        match self {
+            EntryKind::OfficialAccount => Channel::OFFICIAL_ACCOUNT,
+            EntryKind::MiniProgram => Channel::MINI_PROGRAM,
+            EntryKind::App => Channel::APP,
+            EntryKind::H5 => Channel::H5,
+            EntryKind::Native => Channel::NATIVE,
+        }
+    }
+
+    /// True when the payer's openid is required (JSAPI).
+    pub fn needs_openid(self) -> bool {
+        matches!(self, EntryKind::OfficialAccount | EntryKind::MiniProgram)
+    }
+}
+
+/// One entry point, resolved and validated.
+#[derive(Clone, Debug)]
+pub struct EntryConfig {
+    /// The name the host uses for it (`official_account`, `mini_program`, ...).
+    pub name: String,
+    /// Its kind.
+    pub kind: EntryKind,
+    /// `appid` (the provider's appid in service-provider mode).
+    pub appid: AppId,
+    /// `mch_id` (the provider's in SP mode).
+    pub mch_id: MchId,
+    /// `sub_mch_id` (SP mode).
+    pub sub_mch_id: Option<MchId>,
+    /// `sub_appid` (SP mode: the app that actually invokes payment).
+    pub sub_appid: Option<AppId>,
+    /// The sign type for this entry's orders.
+    pub sign_type: SignType,
+    /// The API key (the provider's in SP mode).
+    pub key: ApiKey,
+    /// The app secret (for the host's openid look-ups; unused by the engine itself).
+    pub app_secret: Option<ApiKey>,
+    /// The payment notification URL.
+    pub notify_url: String,
+    /// The refund notification URL (when set, sent with every refund).
+    pub refund_notify_url: Option<String>,
+    /// The mini program page that receives the web-view bridge (`/pages/pay/pay`).
+    pub mini_program_pay_page: Option<String>,
+    /// The H5 site for MWEB `scene_info`: URL and name.
+    pub h5_site: Option<(String, String)>,
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// This engine instance's node id (0–99), part of every order number.
+    pub node_id: u8,
+    /// How long an unpaid order stays payable, in seconds.
+    pub order_expiry_s: u32,
+    /// The entry points.
+    pub entries: Vec<EntryConfig>,
+}
+
+/// Why a configuration was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Not valid JSON of the expected shape.
+    #[error("configuration JSON: {0}")]
+    Json(String),
+    /// A field is wrong.
+    #[error("entry {entry:?}, field {field}: {reason}")]
+    Field {
+        /// The entry.
+        entry: String,
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A rule across entries is broken.
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+fn field_error(entry: &str, field: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Field {
+        entry: entry.to_owned(),
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// Where a secret comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    /// An environment variable.
+    Env(String),
+    /// A file (its content, surrounding whitespace trimmed).
+    File(PathBuf),
+}
+
+impl SecretSource {
+    fn read(&self) -> Result<String, String> {
+        match self {
+            SecretSource::Env(name) => std::env::var(name).map_err(|_| format!("environment variable {name} is not set")),
+            SecretSource::File(path) => std::fs::read_to_string(path)
+                .map(|text| text.trim().to_owned())
+                .map_err(|error| format!("cannot read {}: {error}", path.display())),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryFile {
+    name: String,
+    kind: EntryKind,
+    appid: String,
+    mch_id: String,
+    #[serde(default)]
+    sub_mch_id: Option<String>,
+    #[serde(default)]
+    sub_appid: Option<String>,
+    sign_type: String,
+    api_key: SecretSource,
+    #[serde(default)]
+    app_secret: Option<SecretSource>,
+    notify_url: String,
+    #[serde(default)]
+    refund_notify_url: Option<String>,
+    #[serde(default)]
+    mini_program_pay_page: Option<String>,
+    #[serde(default)]
+    h5_site: Option<(String, String)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    node_id: u8,
+    #[serde(default = "default_expiry")]
+    order_expiry_s: u32,
+    entries: Vec<EntryFile>,
+}
+
+fn default_expiry() -> u32 {
+    1800
+}
+
+fn check_url(entry: &str, field: &'static str, url: &str) -> Result<(), ConfigError> {
+    let absolute = url.starts_with("https://") || url.starts_with("http://");
+    if !absolute || url.contains('?') || url.len() > 256 {
+        return Err(field_error(entry, field, "must be an absolute http(s) URL of at most 256 bytes without a query string"));
+    }
+    Ok(())
+}
+
+impl EngineConfig {
+    /// Parses a JSON configuration and resolves its secrets.
+    ///
+    /// ```
+    /// std::env::set_var("DOC_WECHAT_KEY", "192006250b4c09247ec02edce69f6a2d");
+    /// let config = cashier_engine::config::EngineConfig::from_json(r#"{
+    ///   "node_id": 1,
+    ///   "entries": [{"name": "official_account", "kind": "official_account",
+    ///     "appid": "wxd930ea5d5a258f4f", "mch_id": "10000100", "sign_type": "HMAC-SHA256",
+    ///     "api_key": {"env": "DOC_WECHAT_KEY"}, "notify_url": "https://pay.example.com/notify"}]
+    /// }"#).unwrap();
+    /// assert_eq!(config.entries[0].appid.as_str(), "wxd930ea5d5a258f4f");
+    /// ```
+    pub fn from_json(text: &str) -> Result<EngineConfig, ConfigError> {
+        let file: ConfigFile = serde_json::from_str(text).map_err(|error| ConfigError::Json(error.to_string()))?;
+        let mut entries = Vec::new();
+        for entry in file.entries {
+            let name = entry.name.clone();
+            let key_text = entry.api_key.read().map_err(|reason| field_error(&name, "api_key", reason))?;
+            let key = ApiKey::new(key_text).map_err(|error| field_error(&name, "api_key", error.to_string()))?;
+            let app_secret = match &entry.app_secret {
+                None => None,
+                Some(source) => Some(ApiKey::new_for_diagnostics(
+                    source.read().map_err(|reason| field_error(&name, "app_secret", reason))?,
+                )),
+            };
+            entries.push(EntryConfig {
+                appid: AppId::new(entry.appid).map_err(|error| field_error(&name, "appid", error.to_string()))?,
+                mch_id: MchId::new(entry.mch_id).map_err(|error| field_error(&name, "mch_id", error.to_string()))?,
+                sub_mch_id: entry
+                    .sub_mch_id
+                    .map(MchId::new)
+                    .transpose()
+                    .map_err(|error| field_error(&name, "sub_mch_id", error.to_string()))?,
+                sub_appid: entry
+                    .sub_appid
+                    .map(AppId::new)
+                    .transpose()
+                    .map_err(|error| field_error(&name, "sub_appid", error.to_string()))?,
+                sign_type: SignType::parse(&entry.sign_type)
+                    .ok_or_else(|| field_error(&name, "sign_type", "must be MD5 or HMAC-SHA256"))?,
+                key,
+                app_secret,
+                notify_url: entry.notify_url,
+                refund_notify_url: entry.refund_notify_url,
+                mini_program_pay_page: entry.mini_program_pay_page,
+                h5_site: entry.h5_site,
+                kind: entry.kind,
+                name,
+            });
+        }
+        let config = EngineConfig {
+            node_id: file.node_id,
+            order_expiry_s: file.order_expiry_s,
+            entries,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the rules a configuration built in code must keep too.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.node_id > 99 {
+            return Err(ConfigError::Invalid("node_id must be 0 to 99".into()));
+        }
+        if self.order_expiry_s < 360 {
+            return Err(ConfigError::Invalid(
+                "order_expiry_s must be at least 360 (WeChat refuses closeorder within 5 minutes)".into(),
+            ));
+        }
+        if self.entries.is_empty() {
+            return Err(ConfigError::Invalid("at least one entry point is needed".into()));
+        }
+        for (index, entry) in self.entries.iter().enumerate() {
+            if self.entries.iter().skip(index + 1).any(|other| other.name == entry.name) {
+                return Err(field_error(&entry.name, "name", "appears twice"));
+            }
+            // Refund notifications carry only mch_id: one merchant must have one key.
+            if self
+                .entries
+                .iter()
+                .any(|other| other.mch_id == entry.mch_id && other.key != entry.key)
+            {
+                return Err(field_error(&entry.name, "api_key", "differs from another entry of the same mch_id"));
+            }
+            check_url(&entry.name, "notify_url", &entry.notify_url)?;
+            if let Some(url) = &entry.refund_notify_url {
+                check_url(&entry.name, "refund_notify_url", url)?;
+            }
+            if entry.sub_appid.is_some() && entry.sub_mch_id.is_none() {
+                return Err(field_error(&entry.name, "sub_appid", "needs sub_mch_id (service-provider mode)"));
+            }
+            if entry.kind == EntryKind::MiniProgram
+                && !entry
+                    .mini_program_pay_page
+                    .as_deref()
+                    .is_some_and(|page| page.starts_with('/') && !page.contains('?'))
+            {
+                return Err(field_error(&entry.name, "mini_program_pay_page", "a mini program entry needs the page path of the bridge, like /pages/pay/pay"));
+            }
+            if entry.kind == EntryKind::H5 && entry.h5_site.is_none() {
+                return Err(field_error(&entry.name, "h5_site", "an H5 entry needs its site URL and name for scene_info"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The entry named `name`.
+    pub fn entry(&self, name: &str) -> Option<&EntryConfig> {
+        self.entries.iter().find(|entry| entry.name == name)
+    }
+
+    /// Any entry of merchant `mch_id` (they share one key).
+    pub fn entry_for_mch_id(&self, mch_id: &str) -> Option<&EntryConfig> {
+        self.entries.iter().find(|entry| entry.mch_id.as_str() == mch_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(api_key: &str, extra: &str) -> String {
+        format!(
+            r#"{{"node_id": 1, "entries": [{{"name": "oa", "kind": "official_account", "appid": "wxd930ea5d5a258f4f",
+            "mch_id": "10000100", "sign_type": "MD5", "api_key": {api_key},
+            "notify_url": "https://pay.example.com/notify"{extra}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn keys_come_from_environment_or_file_and_errors_name_the_field() {
+        let dir = std::env::temp_dir().join(format!("cashier-config-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let key_file = dir.join("key");
+        let _ = std::fs::write(&key_file, "192006250b4c09247ec02edce69f6a2d\n");
+        let from_file = EngineConfig::from_json(&json(&format!(r#"{{"file": {:?}}}"#, key_file), ""));
+        assert!(from_file.is_ok(), "{from_file:?}");
+        // A key written in the configuration text itself is not accepted.
+        let inline = EngineConfig::from_json(&json(r#""192006250b4c09247ec02edce69f6a2d""#, ""));
+        assert!(matches!(inline, Err(ConfigError::Json(_))));
+        let missing = EngineConfig::from_json(&json(r#"{"env": "CASHIER_TEST_NO_SUCH_VARIABLE"}"#, ""));
+        assert!(matches!(missing, Err(ConfigError::Field { field: "api_key", .. })), "{missing:?}");
+        let bad_url = EngineConfig::from_json(&json(&format!(r#"{{"file": {:?}}}"#, key_file), r#", "refund_notify_url": "ftp://x""#));
+        assert!(matches!(bad_url, Err(ConfigError::Field { field: "refund_notify_url", .. })), "{bad_url:?}");
+    }
+}
