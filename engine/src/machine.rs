@@ -199,7 +199,14 @@ impl Step {
     fn schedule_attempt(&mut self, out_trade_no: &str, delay_ms: i64) -> Result<(), Rejection> {
         let now_ms = self.now_ms;
         let attempt = self.attempt_mut(out_trade_no)?;
-        attempt.next_action_ms = Some(now_ms + delay_ms);
+        let mut at_ms = now_ms + delay_ms;
+        // A prepared attempt must be looked at again no later than its expiry (when it is
+        // closed), but not before WeChat allows a close.
+        if matches!(attempt.state, AttemptState::Prepared { .. }) {
+            let expiry_ms = (attempt.request.time_expire_s * 1000).max(attempt.created_ms + CLOSE_MIN_AGE_MS);
+            at_ms = at_ms.min(expiry_ms.max(now_ms));
+        }
+        attempt.next_action_ms = Some(at_ms);
         self.changed = true;
         Ok(())
     }
@@ -657,8 +664,8 @@ pub fn step(record: &OrderRecord, event: &Event, now_ms: i64) -> Result<Transiti
                         mweb_url: mweb_url.clone(),
                     };
                     attempt.queries = 0;
-                    attempt.next_action_ms = Some(now_ms + ladder(&QUERY_LADDER_MS, 0));
                     step.changed = true;
+                    step.schedule_attempt(out_trade_no, ladder(&QUERY_LADDER_MS, 0))?;
                     // An attempt prepared after the order was paid or closed is closed at once.
                     if step.record.state.is_paid() || step.record.close_requested {
                         step.close(out_trade_no)?;
