@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::process::ExitCode;
 
+use cashier::cli::demo::{self, DemoArguments, FaultLevel};
 use cashier::cli::sign::{self, SignInput};
 use cashier::cli::sim::{self, SimArguments};
 use clap::{Parser, Subcommand};
@@ -18,6 +19,29 @@ struct Arguments {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job: the engine on a temporary sled store with the simulator as WeChat, driving
+    /// a seeded mix of orders through every entry point, faults on; prints a summary with
+    /// invariant checks. Exit status 1 when any invariant check fails.
+    Demo {
+        /// Orders to drive.
+        #[arg(long, default_value_t = 1000)]
+        orders: usize,
+        /// The seed of the mix and of the simulator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// WeChat's misbehaviour: off, default or heavy.
+        #[arg(long, default_value = "default")]
+        faults: String,
+        /// Keep the store here instead of a temporary directory.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        /// Orders driven at the same time.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Signature diagnostic: canonical string, MD5 and HMAC-SHA256 signs, match check and the
     /// usual causes of 签名错误. Exit 0 on a match, 1 on a mismatch, 2 on bad input.
     Sign {
@@ -114,9 +138,61 @@ fn run_sim(arguments: SimArguments) -> ExitCode {
     })
 }
 
+fn run_demo(arguments: DemoArguments) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(demo::run(&arguments)) {
+        Ok(report) => {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(demo::render(&report, &arguments).as_bytes());
+            if demo::all_ok(&report) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let arguments = Arguments::parse();
     let output = match arguments.command {
+        Command::Demo {
+            orders,
+            seed,
+            faults,
+            data_dir,
+            concurrency,
+            quiet,
+        } => {
+            let faults = match FaultLevel::parse(&faults) {
+                Ok(faults) => faults,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    return ExitCode::from(2);
+                }
+            };
+            return run_demo(DemoArguments {
+                orders,
+                seed,
+                faults,
+                data_dir,
+                concurrency,
+                progress: !quiet,
+            });
+        }
         Command::Sim {
             listen,
             config,

@@ -58,11 +58,13 @@ impl Handler<Envelope> for OrderActor {
         let order_no = self.order_no.clone();
         let cached = self.cached.clone();
         let work = async move { core.execute(&order_no, cached, envelope.0).await };
-        AtomicResponse::new(Box::pin(actix::fut::wrap_future::<_, Self>(work).map(|result, actor, _context| {
-            // On any error the cache is dropped: the next command reloads the durable truth.
-            actor.cached = result.as_ref().ok().map(|reply| reply.record.clone());
-            result
-        })))
+        AtomicResponse::new(Box::pin(actix::fut::wrap_future::<_, Self>(work).map(
+            |result, actor, _context| {
+                // On any error the cache is dropped: the next command reloads the durable truth.
+                actor.cached = result.as_ref().ok().map(|reply| reply.record.clone());
+                result
+            },
+        )))
     }
 }
 
@@ -75,7 +77,10 @@ pub(crate) struct Registry {
 impl Registry {
     pub(crate) fn new(arbiters: Vec<ArbiterHandle>) -> Registry {
         Registry {
-            shards: arbiters.iter().map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: arbiters
+                .iter()
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
             arbiters,
         }
     }
@@ -86,7 +91,11 @@ impl Registry {
         sequence % self.shards.len().max(1)
     }
 
-    fn address(self: &Arc<Self>, core: &Arc<Core>, order_no: &OrderNumber) -> Option<Addr<OrderActor>> {
+    fn address(
+        self: &Arc<Self>,
+        core: &Arc<Core>,
+        order_no: &OrderNumber,
+    ) -> Option<Addr<OrderActor>> {
         let shard = self.shard_of(order_no);
         let mut actors = self.shards.get(shard)?.lock().ok()?;
         if let Some(address) = actors.get(order_no).filter(|address| address.connected()) {
@@ -115,7 +124,12 @@ impl Registry {
 
     /// Sends a command to the order's actor, starting it if needed (and again if it stopped
     /// between the lookup and the send).
-    pub(crate) async fn send(self: &Arc<Self>, core: &Arc<Core>, order_no: &OrderNumber, command: Command) -> Result<CommandReply, EngineError> {
+    pub(crate) async fn send(
+        self: &Arc<Self>,
+        core: &Arc<Core>,
+        order_no: &OrderNumber,
+        command: Command,
+    ) -> Result<CommandReply, EngineError> {
         for _ in 0..3 {
             let Some(address) = self.address(core, order_no) else {
                 return Err(EngineError::ShuttingDown);
@@ -131,6 +145,9 @@ impl Registry {
 
     /// Live actors (for reports).
     pub(crate) fn live_actors(&self) -> usize {
-        self.shards.iter().filter_map(|shard| shard.lock().ok().map(|actors| actors.len())).sum()
+        self.shards
+            .iter()
+            .filter_map(|shard| shard.lock().ok().map(|actors| actors.len()))
+            .sum()
     }
 }

@@ -139,7 +139,9 @@ pub enum SecretSource {
 impl SecretSource {
     fn read(&self) -> Result<String, String> {
         match self {
-            SecretSource::Env(name) => std::env::var(name).map_err(|_| format!("environment variable {name} is not set")),
+            SecretSource::Env(name) => {
+                std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
+            }
             SecretSource::File(path) => std::fs::read_to_string(path)
                 .map(|text| text.trim().to_owned())
                 .map_err(|error| format!("cannot read {}: {error}", path.display())),
@@ -187,7 +189,11 @@ fn default_expiry() -> u32 {
 fn check_url(entry: &str, field: &'static str, url: &str) -> Result<(), ConfigError> {
     let absolute = url.starts_with("https://") || url.starts_with("http://");
     if !absolute || url.contains('?') || url.len() > 256 {
-        return Err(field_error(entry, field, "must be an absolute http(s) URL of at most 256 bytes without a query string"));
+        return Err(field_error(
+            entry,
+            field,
+            "must be an absolute http(s) URL of at most 256 bytes without a query string",
+        ));
     }
     Ok(())
 }
@@ -206,21 +212,30 @@ impl EngineConfig {
     /// assert_eq!(config.entries[0].appid.as_str(), "wxd930ea5d5a258f4f");
     /// ```
     pub fn from_json(text: &str) -> Result<EngineConfig, ConfigError> {
-        let file: ConfigFile = serde_json::from_str(text).map_err(|error| ConfigError::Json(error.to_string()))?;
+        let file: ConfigFile =
+            serde_json::from_str(text).map_err(|error| ConfigError::Json(error.to_string()))?;
         let mut entries = Vec::new();
         for entry in file.entries {
             let name = entry.name.clone();
-            let key_text = entry.api_key.read().map_err(|reason| field_error(&name, "api_key", reason))?;
-            let key = ApiKey::new(key_text).map_err(|error| field_error(&name, "api_key", error.to_string()))?;
+            let key_text = entry
+                .api_key
+                .read()
+                .map_err(|reason| field_error(&name, "api_key", reason))?;
+            let key = ApiKey::new(key_text)
+                .map_err(|error| field_error(&name, "api_key", error.to_string()))?;
             let app_secret = match &entry.app_secret {
                 None => None,
-                Some(source) => Some(ApiKey::new_for_diagnostics(
-                    source.read().map_err(|reason| field_error(&name, "app_secret", reason))?,
-                )),
+                Some(source) => {
+                    Some(ApiKey::new_for_diagnostics(source.read().map_err(
+                        |reason| field_error(&name, "app_secret", reason),
+                    )?))
+                }
             };
             entries.push(EntryConfig {
-                appid: AppId::new(entry.appid).map_err(|error| field_error(&name, "appid", error.to_string()))?,
-                mch_id: MchId::new(entry.mch_id).map_err(|error| field_error(&name, "mch_id", error.to_string()))?,
+                appid: AppId::new(entry.appid)
+                    .map_err(|error| field_error(&name, "appid", error.to_string()))?,
+                mch_id: MchId::new(entry.mch_id)
+                    .map_err(|error| field_error(&name, "mch_id", error.to_string()))?,
                 sub_mch_id: entry
                     .sub_mch_id
                     .map(MchId::new)
@@ -259,14 +274,22 @@ impl EngineConfig {
         }
         if self.order_expiry_s < 360 {
             return Err(ConfigError::Invalid(
-                "order_expiry_s must be at least 360 (WeChat refuses closeorder within 5 minutes)".into(),
+                "order_expiry_s must be at least 360 (WeChat refuses closeorder within 5 minutes)"
+                    .into(),
             ));
         }
         if self.entries.is_empty() {
-            return Err(ConfigError::Invalid("at least one entry point is needed".into()));
+            return Err(ConfigError::Invalid(
+                "at least one entry point is needed".into(),
+            ));
         }
         for (index, entry) in self.entries.iter().enumerate() {
-            if self.entries.iter().skip(index + 1).any(|other| other.name == entry.name) {
+            if self
+                .entries
+                .iter()
+                .skip(index + 1)
+                .any(|other| other.name == entry.name)
+            {
                 return Err(field_error(&entry.name, "name", "appears twice"));
             }
             // Refund notifications carry only mch_id: one merchant must have one key.
@@ -275,14 +298,22 @@ impl EngineConfig {
                 .iter()
                 .any(|other| other.mch_id == entry.mch_id && other.key != entry.key)
             {
-                return Err(field_error(&entry.name, "api_key", "differs from another entry of the same mch_id"));
+                return Err(field_error(
+                    &entry.name,
+                    "api_key",
+                    "differs from another entry of the same mch_id",
+                ));
             }
             check_url(&entry.name, "notify_url", &entry.notify_url)?;
             if let Some(url) = &entry.refund_notify_url {
                 check_url(&entry.name, "refund_notify_url", url)?;
             }
             if entry.sub_appid.is_some() && entry.sub_mch_id.is_none() {
-                return Err(field_error(&entry.name, "sub_appid", "needs sub_mch_id (service-provider mode)"));
+                return Err(field_error(
+                    &entry.name,
+                    "sub_appid",
+                    "needs sub_mch_id (service-provider mode)",
+                ));
             }
             if entry.kind == EntryKind::MiniProgram
                 && !entry
@@ -290,10 +321,18 @@ impl EngineConfig {
                     .as_deref()
                     .is_some_and(|page| page.starts_with('/') && !page.contains('?'))
             {
-                return Err(field_error(&entry.name, "mini_program_pay_page", "a mini program entry needs the page path of the bridge, like /pages/pay/pay"));
+                return Err(field_error(
+                    &entry.name,
+                    "mini_program_pay_page",
+                    "a mini program entry needs the page path of the bridge, like /pages/pay/pay",
+                ));
             }
             if entry.kind == EntryKind::H5 && entry.h5_site.is_none() {
-                return Err(field_error(&entry.name, "h5_site", "an H5 entry needs its site URL and name for scene_info"));
+                return Err(field_error(
+                    &entry.name,
+                    "h5_site",
+                    "an H5 entry needs its site URL and name for scene_info",
+                ));
             }
         }
         Ok(())
@@ -306,7 +345,9 @@ impl EngineConfig {
 
     /// Any entry of merchant `mch_id` (they share one key).
     pub fn entry_for_mch_id(&self, mch_id: &str) -> Option<&EntryConfig> {
-        self.entries.iter().find(|entry| entry.mch_id.as_str() == mch_id)
+        self.entries
+            .iter()
+            .find(|entry| entry.mch_id.as_str() == mch_id)
     }
 }
 
@@ -328,14 +369,37 @@ mod tests {
         let _ = std::fs::create_dir_all(&dir);
         let key_file = dir.join("key");
         let _ = std::fs::write(&key_file, "192006250b4c09247ec02edce69f6a2d\n");
-        let from_file = EngineConfig::from_json(&json(&format!(r#"{{"file": {:?}}}"#, key_file), ""));
+        let from_file =
+            EngineConfig::from_json(&json(&format!(r#"{{"file": {:?}}}"#, key_file), ""));
         assert!(from_file.is_ok(), "{from_file:?}");
         // A key written in the configuration text itself is not accepted.
         let inline = EngineConfig::from_json(&json(r#""192006250b4c09247ec02edce69f6a2d""#, ""));
         assert!(matches!(inline, Err(ConfigError::Json(_))));
-        let missing = EngineConfig::from_json(&json(r#"{"env": "CASHIER_TEST_NO_SUCH_VARIABLE"}"#, ""));
-        assert!(matches!(missing, Err(ConfigError::Field { field: "api_key", .. })), "{missing:?}");
-        let bad_url = EngineConfig::from_json(&json(&format!(r#"{{"file": {:?}}}"#, key_file), r#", "refund_notify_url": "ftp://x""#));
-        assert!(matches!(bad_url, Err(ConfigError::Field { field: "refund_notify_url", .. })), "{bad_url:?}");
+        let missing =
+            EngineConfig::from_json(&json(r#"{"env": "CASHIER_TEST_NO_SUCH_VARIABLE"}"#, ""));
+        assert!(
+            matches!(
+                missing,
+                Err(ConfigError::Field {
+                    field: "api_key",
+                    ..
+                })
+            ),
+            "{missing:?}"
+        );
+        let bad_url = EngineConfig::from_json(&json(
+            &format!(r#"{{"file": {:?}}}"#, key_file),
+            r#", "refund_notify_url": "ftp://x""#,
+        ));
+        assert!(
+            matches!(
+                bad_url,
+                Err(ConfigError::Field {
+                    field: "refund_notify_url",
+                    ..
+                })
+            ),
+            "{bad_url:?}"
+        );
     }
 }

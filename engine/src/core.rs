@@ -16,8 +16,8 @@ use cashier_adapters::notify::payment::{PaymentResult, UnverifiedPaymentNotifica
 use cashier_adapters::notify::refund::RefundNotification;
 use cashier_adapters::notify::NotifyError;
 use cashier_adapters::{
-    AmountFen, AppId, CallerAction, ErrCode, MchId, MerchantContext, OpenId, OrderRef, OutRefundNo, OutTradeNo, SignType, TradeState,
-    Transport, WechatError, WechatPayClient,
+    AmountFen, AppId, CallerAction, ErrCode, MchId, MerchantContext, OpenId, OrderRef, OutRefundNo,
+    OutTradeNo, SignType, TradeState, Transport, WechatError, WechatPayClient,
 };
 
 use tracing::Instrument;
@@ -149,7 +149,10 @@ fn classify(error: &WechatError) -> CallFailure {
             code,
             after_ms: i64::from(after_s) * 1000,
         },
-        CallerAction::FundAccountThenRetry => CallFailure::Retry { code, after_ms: 3_600_000 },
+        CallerAction::FundAccountThenRetry => CallFailure::Retry {
+            code,
+            after_ms: 3_600_000,
+        },
         CallerAction::Query => CallFailure::Unknown,
         _ => CallFailure::Final { code },
     }
@@ -165,48 +168,84 @@ impl Core {
     }
 
     fn entry(&self, name: &str) -> Result<&EntryConfig, EngineError> {
-        self.config.entry(name).ok_or_else(|| EngineError::UnknownEntry(name.to_owned()))
+        self.config
+            .entry(name)
+            .ok_or_else(|| EngineError::UnknownEntry(name.to_owned()))
     }
 
     /// The merchant context a payment was made with: its stored ids and sign type, and the key
     /// of its mch_id from configuration.
-    pub(crate) fn merchant_for(&self, channel: &ChannelContext) -> Result<MerchantContext, EngineError> {
+    pub(crate) fn merchant_for(
+        &self,
+        channel: &ChannelContext,
+    ) -> Result<MerchantContext, EngineError> {
         let entry = self
             .config
             .entry_for_mch_id(&channel.mch_id)
-            .ok_or_else(|| EngineError::UnknownEntry(format!("no entry has mch_id {}", channel.mch_id)))?;
-        let invalid = |error: cashier_adapters::IdError| EngineError::InvalidInput(error.to_string());
+            .ok_or_else(|| {
+                EngineError::UnknownEntry(format!("no entry has mch_id {}", channel.mch_id))
+            })?;
+        let invalid =
+            |error: cashier_adapters::IdError| EngineError::InvalidInput(error.to_string());
         Ok(MerchantContext {
             appid: AppId::new(channel.appid.clone()).map_err(invalid)?,
             mch_id: MchId::new(channel.mch_id.clone()).map_err(invalid)?,
-            sub_appid: channel.sub_appid.clone().map(AppId::new).transpose().map_err(invalid)?,
-            sub_mch_id: channel.sub_mch_id.clone().map(MchId::new).transpose().map_err(invalid)?,
+            sub_appid: channel
+                .sub_appid
+                .clone()
+                .map(AppId::new)
+                .transpose()
+                .map_err(invalid)?,
+            sub_mch_id: channel
+                .sub_mch_id
+                .clone()
+                .map(MchId::new)
+                .transpose()
+                .map_err(invalid)?,
             sign_type: SignType::parse(&channel.sign_type).unwrap_or(SignType::Md5),
             key: entry.key.clone(),
         })
     }
 
     /// The merchant context and client a payment's calls go through.
-    fn route(&self, channel: &ChannelContext) -> Result<(MerchantContext, &WechatPayClient<Arc<dyn Transport>>), EngineError> {
+    fn route(
+        &self,
+        channel: &ChannelContext,
+    ) -> Result<(MerchantContext, &WechatPayClient<Arc<dyn Transport>>), EngineError> {
         let merchant = self.merchant_for(channel)?;
-        let client = self
-            .clients
-            .get(merchant.mch_id.as_str())
-            .ok_or_else(|| EngineError::UnknownEntry(format!("no transport for mch_id {}", merchant.mch_id)))?;
+        let client = self.clients.get(merchant.mch_id.as_str()).ok_or_else(|| {
+            EngineError::UnknownEntry(format!("no transport for mch_id {}", merchant.mch_id))
+        })?;
         Ok((merchant, client))
     }
 
     /// Builds a payment attempt for `entry` (the shell's part of StartPayment).
-    fn new_attempt(&self, record: &OrderRecord, entry: &EntryConfig, out_trade_no: String, openid: Option<String>, client_ip: String) -> Result<PaymentAttempt, EngineError> {
+    fn new_attempt(
+        &self,
+        record: &OrderRecord,
+        entry: &EntryConfig,
+        out_trade_no: String,
+        openid: Option<String>,
+        client_ip: String,
+    ) -> Result<PaymentAttempt, EngineError> {
         if entry.kind.needs_openid() && openid.is_none() {
-            return Err(EngineError::InvalidInput(format!("entry {} (JSAPI) needs the payer's openid", entry.name)));
+            return Err(EngineError::InvalidInput(format!(
+                "entry {} (JSAPI) needs the payer's openid",
+                entry.name
+            )));
         }
         if client_ip.parse::<IpAddr>().is_err() {
-            return Err(EngineError::InvalidInput(format!("client ip {client_ip:?} is not an IP address")));
+            return Err(EngineError::InvalidInput(format!(
+                "client ip {client_ip:?} is not an IP address"
+            )));
         }
         let now_ms = self.now_ms();
         // In SP mode with the sub-merchant's app, the payer's openid is under sub_appid.
-        let (openid, sub_openid) = if entry.sub_appid.is_some() { (None, openid) } else { (openid, None) };
+        let (openid, sub_openid) = if entry.sub_appid.is_some() {
+            (None, openid)
+        } else {
+            (openid, None)
+        };
         Ok(PaymentAttempt {
             out_trade_no,
             channel: ChannelContext {
@@ -225,7 +264,8 @@ impl Core {
                 notify_url: entry.notify_url.clone(),
                 openid,
                 sub_openid,
-                product_id: (entry.kind == crate::config::EntryKind::Native).then(|| format!("{:02}", record.product_type)),
+                product_id: (entry.kind == crate::config::EntryKind::Native)
+                    .then(|| format!("{:02}", record.product_type)),
                 h5_site: entry.h5_site.clone(),
                 time_start_s: now_ms / 1000,
                 time_expire_s: (record.expires_ms / 1000).max(now_ms / 1000 + 360),
@@ -241,13 +281,20 @@ impl Core {
     }
 
     /// Runs one command against one order's record.
-    pub(crate) async fn execute(&self, order_no: &OrderNumber, cached: Option<OrderRecord>, command: Command) -> Result<CommandReply, EngineError> {
+    pub(crate) async fn execute(
+        &self,
+        order_no: &OrderNumber,
+        cached: Option<OrderRecord>,
+        command: Command,
+    ) -> Result<CommandReply, EngineError> {
         bump(&self.metrics.commands);
         let record = match cached {
             Some(record) => Some(record),
             None => self.store.load(order_no.as_str())?,
         };
-        let require = |record: Option<OrderRecord>| record.ok_or_else(|| EngineError::UnknownOrder(order_no.to_string()));
+        let require = |record: Option<OrderRecord>| {
+            record.ok_or_else(|| EngineError::UnknownOrder(order_no.to_string()))
+        };
         match command {
             Command::Get => Ok(CommandReply::of(require(record)?, false)),
             Command::Create(new) => match record {
@@ -268,7 +315,9 @@ impl Core {
                     let event = LoggedEvent {
                         revision: new.revision,
                         at_ms: new.created_ms,
-                        event: Event::Created { amount_fen: new.amount_fen },
+                        event: Event::Created {
+                            amount_fen: new.amount_fen,
+                        },
                     };
                     self.store.commit(None, &new, Some(&event))?;
                     self.store.flush().await?;
@@ -284,23 +333,48 @@ impl Core {
             } => {
                 let record = require(record)?;
                 let entry_config = self.entry(&entry)?;
-                if let Some(existing) = machine::reusable_attempt(&record, &entry, openid.as_deref(), self.now_ms()) {
+                if let Some(existing) =
+                    machine::reusable_attempt(&record, &entry, openid.as_deref(), self.now_ms())
+                {
                     let attempt = existing.out_trade_no.clone();
                     let mut reply = CommandReply::of(record, false);
                     reply.attempt = Some(attempt);
                     return Ok(reply);
                 }
-                let attempt = self.new_attempt(&record, entry_config, out_trade_no.clone(), openid, client_ip)?;
-                let mut reply = self.process(record, Event::StartPayment { attempt: Box::new(attempt) }).await?;
+                let attempt = self.new_attempt(
+                    &record,
+                    entry_config,
+                    out_trade_no.clone(),
+                    openid,
+                    client_ip,
+                )?;
+                let mut reply = self
+                    .process(
+                        record,
+                        Event::StartPayment {
+                            attempt: Box::new(attempt),
+                        },
+                    )
+                    .await?;
                 reply.attempt = Some(out_trade_no);
                 Ok(reply)
             }
-            Command::PaymentNotification(notification) => self.payment_notification(require(record)?, *notification).await,
-            Command::RefundNotification(notification) => self.refund_notification(require(record)?, *notification).await,
+            Command::PaymentNotification(notification) => {
+                self.payment_notification(require(record)?, *notification)
+                    .await
+            }
+            Command::RefundNotification(notification) => {
+                self.refund_notification(require(record)?, *notification)
+                    .await
+            }
         }
     }
 
-    async fn payment_notification(&self, record: OrderRecord, notification: UnverifiedPaymentNotification) -> Result<CommandReply, EngineError> {
+    async fn payment_notification(
+        &self,
+        record: OrderRecord,
+        notification: UnverifiedPaymentNotification,
+    ) -> Result<CommandReply, EngineError> {
         let out_trade_no = notification.out_trade_no().unwrap_or("").to_owned();
         let rejected = |record: OrderRecord, reason: String| {
             bump(&self.metrics.payment_notifications_rejected);
@@ -315,7 +389,11 @@ impl Core {
         match notification.verify(&merchant, AmountFen::from_fen(attempt.request.total_fen)) {
             Ok(verified) => match verified.result {
                 PaymentResult::Paid => {
-                    let transaction_id = verified.details.transaction_id.map(|id| id.to_string()).unwrap_or_default();
+                    let transaction_id = verified
+                        .details
+                        .transaction_id
+                        .map(|id| id.to_string())
+                        .unwrap_or_default();
                     let event = Event::PaymentNotified {
                         out_trade_no,
                         transaction_id,
@@ -339,11 +417,18 @@ impl Core {
                     Ok(reply)
                 }
             },
-            Err(error @ (NotifyError::AmountMismatch { .. } | NotifyError::IdentityMismatch { .. })) => {
+            Err(
+                error @ (NotifyError::AmountMismatch { .. } | NotifyError::IdentityMismatch { .. }),
+            ) => {
                 // A validly signed notification that contradicts the order is an alarm: it is
                 // recorded durably (before the FAIL acknowledgement) and changes nothing else.
                 let reply = self
-                    .process(record, Event::ConflictingNotification { detail: error.to_string() })
+                    .process(
+                        record,
+                        Event::ConflictingNotification {
+                            detail: error.to_string(),
+                        },
+                    )
                     .await?;
                 Ok(rejected(reply.record, error.to_string()))
             }
@@ -351,21 +436,36 @@ impl Core {
         }
     }
 
-    async fn refund_notification(&self, record: OrderRecord, notification: RefundNotification) -> Result<CommandReply, EngineError> {
+    async fn refund_notification(
+        &self,
+        record: OrderRecord,
+        notification: RefundNotification,
+    ) -> Result<CommandReply, EngineError> {
         let out_refund_no = notification.out_refund_no.to_string();
         let Some(refund) = record.refund(&out_refund_no).cloned() else {
             bump(&self.metrics.refund_notifications_rejected);
             let mut reply = CommandReply::of(record, false);
-            reply.verdict = Some(NotificationVerdict::Rejected(format!("no refund {out_refund_no}")));
+            reply.verdict = Some(NotificationVerdict::Rejected(format!(
+                "no refund {out_refund_no}"
+            )));
             return Ok(reply);
         };
-        if notification.refund_fee.fen() != refund.amount_fen || notification.out_trade_no.as_str() != refund.out_trade_no {
+        if notification.refund_fee.fen() != refund.amount_fen
+            || notification.out_trade_no.as_str() != refund.out_trade_no
+        {
             bump(&self.metrics.refund_notifications_rejected);
             let detail = format!(
                 "refund notification for {out_refund_no} reports {} fen of {}, the refund is {} fen of {}",
                 notification.refund_fee, notification.out_trade_no, refund.amount_fen, refund.out_trade_no
             );
-            let reply = self.process(record, Event::ConflictingNotification { detail: detail.clone() }).await?;
+            let reply = self
+                .process(
+                    record,
+                    Event::ConflictingNotification {
+                        detail: detail.clone(),
+                    },
+                )
+                .await?;
             let mut reply = CommandReply::of(reply.record, false);
             reply.verdict = Some(NotificationVerdict::Rejected(detail));
             return Ok(reply);
@@ -396,12 +496,20 @@ impl Core {
 
     /// Applies `first` and every event its effects produce. Each changed record is committed
     /// and flushed before its effects run.
-    pub(crate) async fn process(&self, record: OrderRecord, first: Event) -> Result<CommandReply, EngineError> {
+    pub(crate) async fn process(
+        &self,
+        record: OrderRecord,
+        first: Event,
+    ) -> Result<CommandReply, EngineError> {
         let span = tracing::info_span!("order", order_no = %record.order_no);
         self.process_in_span(record, first).instrument(span).await
     }
 
-    async fn process_in_span(&self, record: OrderRecord, first: Event) -> Result<CommandReply, EngineError> {
+    async fn process_in_span(
+        &self,
+        record: OrderRecord,
+        first: Event,
+    ) -> Result<CommandReply, EngineError> {
         let mut record = record;
         let mut changed_any = false;
         let mut queue = VecDeque::from([first]);
@@ -426,7 +534,8 @@ impl Core {
                     at_ms: now_ms,
                     event: event.clone(),
                 };
-                self.store.commit(Some(&record), &transition.record, Some(&logged))?;
+                self.store
+                    .commit(Some(&record), &transition.record, Some(&logged))?;
                 self.store.flush().await?;
                 for _ in alerts_before..transition.record.alerts.len() {
                     bump(&self.metrics.alerts);
@@ -470,13 +579,25 @@ impl Core {
         }
     }
 
-    fn unified_order_request(&self, attempt: &PaymentAttempt) -> Result<UnifiedOrderRequest, String> {
+    fn unified_order_request(
+        &self,
+        attempt: &PaymentAttempt,
+    ) -> Result<UnifiedOrderRequest, String> {
         let request = &attempt.request;
-        let openid = |text: &Option<String>| text.clone().map(OpenId::new).transpose().map_err(|error| error.to_string());
+        let openid = |text: &Option<String>| {
+            text.clone()
+                .map(OpenId::new)
+                .transpose()
+                .map_err(|error| error.to_string())
+        };
         let trade = match attempt.channel.trade_type.as_str() {
             "JSAPI" => match (openid(&request.openid)?, openid(&request.sub_openid)?) {
-                (Some(openid), _) => Trade::Jsapi { payer: Payer::OpenId(openid) },
-                (None, Some(sub_openid)) => Trade::Jsapi { payer: Payer::SubOpenId(sub_openid) },
+                (Some(openid), _) => Trade::Jsapi {
+                    payer: Payer::OpenId(openid),
+                },
+                (None, Some(sub_openid)) => Trade::Jsapi {
+                    payer: Payer::SubOpenId(sub_openid),
+                },
                 (None, None) => return Err("JSAPI attempt without openid".into()),
             },
             "NATIVE" => Trade::Native {
@@ -484,7 +605,9 @@ impl Core {
             },
             "MWEB" => {
                 let (wap_url, wap_name) = request.h5_site.clone().unwrap_or_default();
-                Trade::Mweb { scene: H5Scene { wap_url, wap_name } }
+                Trade::Mweb {
+                    scene: H5Scene { wap_url, wap_name },
+                }
             }
             _ => Trade::App,
         };
@@ -492,7 +615,10 @@ impl Core {
             OutTradeNo::new(attempt.out_trade_no.clone()).map_err(|error| error.to_string())?,
             request.body.clone(),
             AmountFen::from_fen(request.total_fen),
-            request.client_ip.parse().map_err(|_| "client ip".to_owned())?,
+            request
+                .client_ip
+                .parse()
+                .map_err(|_| "client ip".to_owned())?,
             request.notify_url.clone(),
             trade,
         );
@@ -504,7 +630,9 @@ impl Core {
 
     async fn send_unified_order(&self, record: &OrderRecord, out_trade_no: &str) -> PrepayOutcome {
         let Some(attempt) = record.attempt(out_trade_no) else {
-            return PrepayOutcome::Failed(CallFailure::Final { code: "no such attempt".into() });
+            return PrepayOutcome::Failed(CallFailure::Final {
+                code: "no such attempt".into(),
+            });
         };
         if attempt.sends > 1 {
             bump(&self.metrics.retries);
@@ -512,7 +640,11 @@ impl Core {
         bump(&self.metrics.unified_orders_sent);
         let (merchant, client) = match self.route(&attempt.channel) {
             Ok(route) => route,
-            Err(error) => return PrepayOutcome::Failed(CallFailure::Final { code: error.to_string() }),
+            Err(error) => {
+                return PrepayOutcome::Failed(CallFailure::Final {
+                    code: error.to_string(),
+                })
+            }
         };
         let request = match self.unified_order_request(attempt) {
             Ok(request) => request,
@@ -532,21 +664,44 @@ impl Core {
 
     async fn query_order(&self, record: &OrderRecord, out_trade_no: &str) -> QueryOutcome {
         let Some(attempt) = record.attempt(out_trade_no) else {
-            return QueryOutcome::Failed(CallFailure::Final { code: "no such attempt".into() });
+            return QueryOutcome::Failed(CallFailure::Final {
+                code: "no such attempt".into(),
+            });
         };
         bump(&self.metrics.order_queries);
         let (merchant, client) = match self.route(&attempt.channel) {
             Ok(route) => route,
-            Err(error) => return QueryOutcome::Failed(CallFailure::Final { code: error.to_string() }),
+            Err(error) => {
+                return QueryOutcome::Failed(CallFailure::Final {
+                    code: error.to_string(),
+                })
+            }
         };
         let Ok(number) = OutTradeNo::new(out_trade_no.to_owned()) else {
-            return QueryOutcome::Failed(CallFailure::Final { code: "invalid out_trade_no".into() });
+            return QueryOutcome::Failed(CallFailure::Final {
+                code: "invalid out_trade_no".into(),
+            });
         };
-        match client.call(&merchant, &OrderQueryRequest { order: OrderRef::OutTradeNo(number) }).await {
+        match client
+            .call(
+                &merchant,
+                &OrderQueryRequest {
+                    order: OrderRef::OutTradeNo(number),
+                },
+            )
+            .await
+        {
             Ok(reply) => match reply.trade_state {
                 TradeState::Success | TradeState::Refund => {
-                    let transaction_id = reply.details.transaction_id.map(|id| id.to_string()).unwrap_or_default();
-                    if !record.paid_attempts().any(|paid| paid.out_trade_no == out_trade_no) {
+                    let transaction_id = reply
+                        .details
+                        .transaction_id
+                        .map(|id| id.to_string())
+                        .unwrap_or_default();
+                    if !record
+                        .paid_attempts()
+                        .any(|paid| paid.out_trade_no == out_trade_no)
+                    {
                         bump(&self.metrics.queries_rescued_payment);
                     }
                     QueryOutcome::Paid {
@@ -555,7 +710,9 @@ impl Core {
                         time_end: reply.details.time_end,
                     }
                 }
-                TradeState::Closed | TradeState::Revoked | TradeState::PayError => QueryOutcome::Closed,
+                TradeState::Closed | TradeState::Revoked | TradeState::PayError => {
+                    QueryOutcome::Closed
+                }
                 _ => QueryOutcome::NotPaid,
             },
             Err(error) if is_code(&error, &ErrCode::OrderNotExist) => QueryOutcome::NotFound,
@@ -565,20 +722,41 @@ impl Core {
 
     async fn close_order(&self, record: &OrderRecord, out_trade_no: &str) -> CloseOutcome {
         let Some(attempt) = record.attempt(out_trade_no) else {
-            return CloseOutcome::Failed(CallFailure::Final { code: "no such attempt".into() });
+            return CloseOutcome::Failed(CallFailure::Final {
+                code: "no such attempt".into(),
+            });
         };
         bump(&self.metrics.closes_sent);
         let (merchant, client) = match self.route(&attempt.channel) {
             Ok(route) => route,
-            Err(error) => return CloseOutcome::Failed(CallFailure::Final { code: error.to_string() }),
+            Err(error) => {
+                return CloseOutcome::Failed(CallFailure::Final {
+                    code: error.to_string(),
+                })
+            }
         };
         let Ok(number) = OutTradeNo::new(out_trade_no.to_owned()) else {
-            return CloseOutcome::Failed(CallFailure::Final { code: "invalid out_trade_no".into() });
+            return CloseOutcome::Failed(CallFailure::Final {
+                code: "invalid out_trade_no".into(),
+            });
         };
-        match client.call(&merchant, &CloseOrderRequest { out_trade_no: number }).await {
+        match client
+            .call(
+                &merchant,
+                &CloseOrderRequest {
+                    out_trade_no: number,
+                },
+            )
+            .await
+        {
             Ok(_) => CloseOutcome::Closed,
             Err(error) if is_code(&error, &ErrCode::OrderPaid) => CloseOutcome::AlreadyPaid,
-            Err(error) if is_code(&error, &ErrCode::OrderClosed) || is_code(&error, &ErrCode::OrderNotExist) => CloseOutcome::Closed,
+            Err(error)
+                if is_code(&error, &ErrCode::OrderClosed)
+                    || is_code(&error, &ErrCode::OrderNotExist) =>
+            {
+                CloseOutcome::Closed
+            }
             Err(error) if is_code(&error, &ErrCode::TradeStateError) => CloseOutcome::QueryFirst,
             Err(error) => CloseOutcome::Failed(classify(&error)),
         }
@@ -586,10 +764,14 @@ impl Core {
 
     async fn send_refund(&self, record: &OrderRecord, out_refund_no: &str) -> RefundOutcome {
         let Some(refund) = record.refund(out_refund_no) else {
-            return RefundOutcome::Failed(CallFailure::Final { code: "no such refund".into() });
+            return RefundOutcome::Failed(CallFailure::Final {
+                code: "no such refund".into(),
+            });
         };
         let Some(attempt) = record.attempt(&refund.out_trade_no) else {
-            return RefundOutcome::Failed(CallFailure::Final { code: "no such attempt".into() });
+            return RefundOutcome::Failed(CallFailure::Final {
+                code: "no such attempt".into(),
+            });
         };
         if refund.sends > 1 {
             bump(&self.metrics.retries);
@@ -599,11 +781,23 @@ impl Core {
         // type: the seed system's refund bug was to use whichever entry was at hand.
         let (merchant, client) = match self.route(&attempt.channel) {
             Ok(route) => route,
-            Err(error) => return RefundOutcome::Failed(CallFailure::Final { code: error.to_string() }),
+            Err(error) => {
+                return RefundOutcome::Failed(CallFailure::Final {
+                    code: error.to_string(),
+                })
+            }
         };
-        let refund_notify_url = self.config.entry(&attempt.channel.entry).and_then(|entry| entry.refund_notify_url.clone());
-        let (Ok(out_trade_no), Ok(number)) = (OutTradeNo::new(attempt.out_trade_no.clone()), OutRefundNo::new(out_refund_no.to_owned())) else {
-            return RefundOutcome::Failed(CallFailure::Final { code: "invalid numbers".into() });
+        let refund_notify_url = self
+            .config
+            .entry(&attempt.channel.entry)
+            .and_then(|entry| entry.refund_notify_url.clone());
+        let (Ok(out_trade_no), Ok(number)) = (
+            OutTradeNo::new(attempt.out_trade_no.clone()),
+            OutRefundNo::new(out_refund_no.to_owned()),
+        ) else {
+            return RefundOutcome::Failed(CallFailure::Final {
+                code: "invalid numbers".into(),
+            });
         };
         let reason = match &refund.cause {
             RefundCause::Requested { reason } => reason.clone(),
@@ -629,29 +823,45 @@ impl Core {
 
     async fn query_refund(&self, record: &OrderRecord, out_refund_no: &str) -> RefundStatusReport {
         let Some(refund) = record.refund(out_refund_no) else {
-            return RefundStatusReport::Failed(CallFailure::Final { code: "no such refund".into() });
+            return RefundStatusReport::Failed(CallFailure::Final {
+                code: "no such refund".into(),
+            });
         };
         let Some(attempt) = record.attempt(&refund.out_trade_no) else {
-            return RefundStatusReport::Failed(CallFailure::Final { code: "no such attempt".into() });
+            return RefundStatusReport::Failed(CallFailure::Final {
+                code: "no such attempt".into(),
+            });
         };
         bump(&self.metrics.refund_queries);
         let (merchant, client) = match self.route(&attempt.channel) {
             Ok(route) => route,
-            Err(error) => return RefundStatusReport::Failed(CallFailure::Final { code: error.to_string() }),
+            Err(error) => {
+                return RefundStatusReport::Failed(CallFailure::Final {
+                    code: error.to_string(),
+                })
+            }
         };
         let Ok(number) = OutRefundNo::new(out_refund_no.to_owned()) else {
-            return RefundStatusReport::Failed(CallFailure::Final { code: "invalid out_refund_no".into() });
+            return RefundStatusReport::Failed(CallFailure::Final {
+                code: "invalid out_refund_no".into(),
+            });
         };
         let request = RefundQueryRequest {
             refund: RefundRef::OutRefundNo(number),
             offset: None,
         };
         match client.call(&merchant, &request).await {
-            Ok(reply) => match reply.refunds.iter().find(|found| found.out_refund_no.as_str() == out_refund_no) {
+            Ok(reply) => match reply
+                .refunds
+                .iter()
+                .find(|found| found.out_refund_no.as_str() == out_refund_no)
+            {
                 Some(found) => {
                     let refund_id = found.refund_id.to_string();
                     match found.refund_status {
-                        cashier_adapters::RefundStatus::Success => RefundStatusReport::Succeeded { refund_id },
+                        cashier_adapters::RefundStatus::Success => {
+                            RefundStatusReport::Succeeded { refund_id }
+                        }
                         cashier_adapters::RefundStatus::RefundClose => RefundStatusReport::Closed,
                         cashier_adapters::RefundStatus::Change => RefundStatusReport::Abnormal,
                         _ => RefundStatusReport::Processing { refund_id },

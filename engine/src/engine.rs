@@ -7,11 +7,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cashier_adapters::client_params::{app_pay_params, jsapi_pay_params, mweb_redirect_url, AppPayParams, JsapiPayParams};
+use cashier_adapters::client_params::{
+    app_pay_params, jsapi_pay_params, mweb_redirect_url, AppPayParams, JsapiPayParams,
+};
 use cashier_adapters::notify::ack::{ack_failure, ACK_SUCCESS};
 use cashier_adapters::notify::payment::UnverifiedPaymentNotification;
 use cashier_adapters::notify::refund::UnverifiedRefundNotification;
-use cashier_adapters::{bridge, ApiBase, AppId, ChaChaNonceSource, MerchantContext, NonceSource, PrepayId, Transport, WechatPayClient};
+use cashier_adapters::{
+    bridge, ApiBase, AppId, ChaChaNonceSource, MerchantContext, NonceSource, PrepayId, Transport,
+    WechatPayClient,
+};
 
 use crate::actor::Registry;
 use crate::clock::Clock;
@@ -25,7 +30,8 @@ use crate::store::{FlushStats, IndexKind, Store};
 
 /// Builds the transport for an entry's merchant (one per `mch_id`, each with its client
 /// certificate).
-pub type TransportFactory = dyn Fn(&EntryConfig) -> Result<Arc<dyn Transport>, String> + Send + Sync;
+pub type TransportFactory =
+    dyn Fn(&EntryConfig) -> Result<Arc<dyn Transport>, String> + Send + Sync;
 
 /// What the engine runs on: clock, transports, where WeChat is, randomness, timers.
 pub struct EngineRuntime {
@@ -53,7 +59,9 @@ impl EngineRuntime {
             api_base,
             nonce_seed: None,
             background_tick: Some(Duration::from_millis(500)),
-            arbiters: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+            arbiters: std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2),
         }
     }
 }
@@ -160,8 +168,12 @@ fn start_actix(count: usize) -> Result<(Vec<actix::ArbiterHandle>, actix::System
         .name("cashier-actors".into())
         .spawn(move || {
             let system = actix::System::new();
-            let arbiters: Vec<actix::Arbiter> = (0..count.max(1)).map(|_| actix::Arbiter::new()).collect();
-            let handles = arbiters.iter().map(actix::Arbiter::handle).collect::<Vec<_>>();
+            let arbiters: Vec<actix::Arbiter> =
+                (0..count.max(1)).map(|_| actix::Arbiter::new()).collect();
+            let handles = arbiters
+                .iter()
+                .map(actix::Arbiter::handle)
+                .collect::<Vec<_>>();
             let _ = sender.send((handles, actix::System::current()));
             let _ = system.run();
             for arbiter in arbiters {
@@ -169,7 +181,9 @@ fn start_actix(count: usize) -> Result<(Vec<actix::ArbiterHandle>, actix::System
                 let _ = arbiter.join();
             }
         })
-        .map_err(|error| EngineError::InvalidInput(format!("cannot start the actor system: {error}")))?;
+        .map_err(|error| {
+            EngineError::InvalidInput(format!("cannot start the actor system: {error}"))
+        })?;
     receiver.recv().map_err(|_| EngineError::ShuttingDown)
 }
 
@@ -177,7 +191,11 @@ impl Engine {
     /// Validates the configuration, opens the transports, starts the actors and (when asked)
     /// the deadline timer. Recovery is the first timer run: every order with a due deadline,
     /// outcome-unknown attempts included, is resumed.
-    pub fn start(config: EngineConfig, store: Arc<dyn Store>, runtime: EngineRuntime) -> Result<Engine, EngineError> {
+    pub fn start(
+        config: EngineConfig,
+        store: Arc<dyn Store>,
+        runtime: EngineRuntime,
+    ) -> Result<Engine, EngineError> {
         config
             .validate()
             .map_err(|error| EngineError::InvalidInput(error.to_string()))?;
@@ -186,12 +204,17 @@ impl Engine {
             if clients.contains_key(entry.mch_id.as_str()) {
                 continue;
             }
-            let transport = (runtime.transports)(entry).map_err(|error| EngineError::InvalidInput(format!("entry {}: transport: {error}", entry.name)))?;
+            let transport = (runtime.transports)(entry).map_err(|error| {
+                EngineError::InvalidInput(format!("entry {}: transport: {error}", entry.name))
+            })?;
             let nonces = match runtime.nonce_seed {
                 Some(seed) => ChaChaNonceSource::seeded(seed.wrapping_add(index as u64)),
                 None => ChaChaNonceSource::from_entropy(),
             };
-            clients.insert(entry.mch_id.to_string(), WechatPayClient::new(transport, runtime.api_base.clone(), nonces));
+            clients.insert(
+                entry.mch_id.to_string(),
+                WechatPayClient::new(transport, runtime.api_base.clone(), nonces),
+            );
         }
         let floor_s = store.number_floor()?;
         let reserving_store = store.clone();
@@ -199,7 +222,11 @@ impl Engine {
             config.node_id,
             runtime.clock.clone(),
             floor_s + 1,
-            Box::new(move |until_s| reserving_store.reserve_number_floor(until_s).map_err(|error| error.to_string())),
+            Box::new(move |until_s| {
+                reserving_store
+                    .reserve_number_floor(until_s)
+                    .map_err(|error| error.to_string())
+            }),
         );
         let (arbiters, system) = start_actix(runtime.arbiters)?;
         let nonces = match runtime.nonce_seed {
@@ -244,12 +271,24 @@ impl Engine {
         Ok(())
     }
 
-    async fn send(&self, order_no: &OrderNumber, command: Command) -> Result<crate::core::CommandReply, EngineError> {
+    async fn send(
+        &self,
+        order_no: &OrderNumber,
+        command: Command,
+    ) -> Result<crate::core::CommandReply, EngineError> {
         self.check_running()?;
-        self.inner.registry.send(&self.inner.core, order_no, command).await
+        self.inner
+            .registry
+            .send(&self.inner.core, order_no, command)
+            .await
     }
 
-    fn number(&self, channel: Channel, kind: Kind, product_type: u8) -> Result<OrderNumber, EngineError> {
+    fn number(
+        &self,
+        channel: Channel,
+        kind: Kind,
+        product_type: u8,
+    ) -> Result<OrderNumber, EngineError> {
         self.inner
             .numbers
             .next(channel, kind, ProductType(product_type))
@@ -257,20 +296,34 @@ impl Engine {
     }
 
     /// Issues an order number (for hosts that number orders before creating them).
-    pub fn issue_number(&self, channel: Channel, kind: Kind, product_type: u8) -> Result<OrderNumber, EngineError> {
+    pub fn issue_number(
+        &self,
+        channel: Channel,
+        kind: Kind,
+        product_type: u8,
+    ) -> Result<OrderNumber, EngineError> {
         self.number(channel, kind, product_type)
     }
 
     /// Creates a business order (idempotent by number and content).
     pub async fn create_order(&self, new: NewOrder) -> Result<OrderRecord, EngineError> {
         if new.amount_fen == 0 || new.amount_fen > cashier_adapters::money::MAX_WIRE_FEN {
-            return Err(EngineError::InvalidInput("amount must be 1 fen to 2147483647 fen".into()));
+            return Err(EngineError::InvalidInput(
+                "amount must be 1 fen to 2147483647 fen".into(),
+            ));
         }
         if new.product_type > 99 {
-            return Err(EngineError::InvalidInput("product type must be 0 to 99".into()));
+            return Err(EngineError::InvalidInput(
+                "product type must be 0 to 99".into(),
+            ));
         }
-        if new.description.trim().is_empty() || new.description.len() > 128 || cashier_adapters::xml::has_four_byte_characters(&new.description) {
-            return Err(EngineError::InvalidInput("description must be 1 to 128 bytes of 1-3-byte UTF-8 characters".into()));
+        if new.description.trim().is_empty()
+            || new.description.len() > 128
+            || cashier_adapters::xml::has_four_byte_characters(&new.description)
+        {
+            return Err(EngineError::InvalidInput(
+                "description must be 1 to 128 bytes of 1-3-byte UTF-8 characters".into(),
+            ));
         }
         let order_no = match new.order_no {
             Some(order_no) => order_no,
@@ -278,13 +331,28 @@ impl Engine {
         };
         let now_ms = self.inner.core.now_ms();
         let expires_ms = now_ms + i64::from(self.inner.core.config.order_expiry_s) * 1000;
-        let record = machine::new_order(order_no.clone(), new.product_type, new.amount_fen, new.description, new.payer_unionid, now_ms, expires_ms);
-        Ok(self.send(&order_no, Command::Create(Box::new(record))).await?.record)
+        let record = machine::new_order(
+            order_no.clone(),
+            new.product_type,
+            new.amount_fen,
+            new.description,
+            new.payer_unionid,
+            now_ms,
+            expires_ms,
+        );
+        Ok(self
+            .send(&order_no, Command::Create(Box::new(record)))
+            .await?
+            .record)
     }
 
     /// Starts a payment attempt through an entry point (or returns the still valid prepared one
     /// of the same entry and payer), and builds what the client needs to pay.
-    pub async fn start_payment(&self, order_no: &OrderNumber, request: PaymentRequest) -> Result<PaymentStart, EngineError> {
+    pub async fn start_payment(
+        &self,
+        order_no: &OrderNumber,
+        request: PaymentRequest,
+    ) -> Result<PaymentStart, EngineError> {
         let entry = self
             .inner
             .core
@@ -293,7 +361,9 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownEntry(request.entry.clone()))?
             .clone();
         let record = self.send(order_no, Command::Get).await?.record;
-        let out_trade_no = self.number(entry.kind.channel(), Kind::Payment, record.product_type)?.to_string();
+        let out_trade_no = self
+            .number(entry.kind.channel(), Kind::Payment, record.product_type)?
+            .to_string();
         let reply = self
             .send(
                 order_no,
@@ -315,8 +385,16 @@ impl Engine {
             })?
             .clone();
         let (prepay_id, code_url, mweb_url) = match &attempt.state {
-            AttemptState::Prepared { prepay_id, code_url, mweb_url } => (prepay_id.clone(), code_url.clone(), mweb_url.clone()),
-            AttemptState::Failed { reason } => return Err(EngineError::PaymentRefused { reason: reason.clone() }),
+            AttemptState::Prepared {
+                prepay_id,
+                code_url,
+                mweb_url,
+            } => (prepay_id.clone(), code_url.clone(), mweb_url.clone()),
+            AttemptState::Failed { reason } => {
+                return Err(EngineError::PaymentRefused {
+                    reason: reason.clone(),
+                })
+            }
             other => {
                 return Err(EngineError::PaymentNotReady {
                     out_trade_no,
@@ -326,7 +404,10 @@ impl Engine {
         };
         let merchant = self.inner.core.merchant_for(&attempt.channel)?;
         let client = self.client_payment(&entry, &merchant, &prepay_id, code_url, mweb_url)?;
-        Ok(PaymentStart { out_trade_no, client })
+        Ok(PaymentStart {
+            out_trade_no,
+            client,
+        })
     }
 
     fn client_payment(
@@ -339,16 +420,25 @@ impl Engine {
     ) -> Result<ClientPayment, EngineError> {
         let timestamp_s = self.inner.core.now_ms() / 1000;
         let nonce = self.inner.nonces.next_nonce();
-        let prepay_id = PrepayId::new(prepay_id.to_owned()).map_err(|error| EngineError::InvalidInput(error.to_string()))?;
+        let prepay_id = PrepayId::new(prepay_id.to_owned())
+            .map_err(|error| EngineError::InvalidInput(error.to_string()))?;
         Ok(match entry.kind {
-            EntryKind::OfficialAccount => ClientPayment::Jsapi(jsapi_pay_params(merchant, &prepay_id, timestamp_s, &nonce)),
+            EntryKind::OfficialAccount => {
+                ClientPayment::Jsapi(jsapi_pay_params(merchant, &prepay_id, timestamp_s, &nonce))
+            }
             EntryKind::MiniProgram => {
                 let params = jsapi_pay_params(merchant, &prepay_id, timestamp_s, &nonce);
-                let page = entry.mini_program_pay_page.clone().unwrap_or_else(|| "/pages/pay/pay".into());
-                let bridge_url = bridge::mini_program_pay_url(&page, &params).map_err(|error| EngineError::InvalidInput(error.to_string()))?;
+                let page = entry
+                    .mini_program_pay_page
+                    .clone()
+                    .unwrap_or_else(|| "/pages/pay/pay".into());
+                let bridge_url = bridge::mini_program_pay_url(&page, &params)
+                    .map_err(|error| EngineError::InvalidInput(error.to_string()))?;
                 ClientPayment::MiniProgram { params, bridge_url }
             }
-            EntryKind::App => ClientPayment::App(app_pay_params(merchant, &prepay_id, timestamp_s, &nonce)),
+            EntryKind::App => {
+                ClientPayment::App(app_pay_params(merchant, &prepay_id, timestamp_s, &nonce))
+            }
             EntryKind::Native => ClientPayment::Native {
                 code_url: code_url.unwrap_or_default(),
             },
@@ -359,12 +449,20 @@ impl Engine {
     }
 
     async fn order_of(&self, index: IndexKind, key: &str) -> Result<OrderNumber, EngineError> {
-        self.inner.core.store.find(index, key)?.ok_or_else(|| EngineError::UnknownOrder(key.to_owned()))
+        self.inner
+            .core
+            .store
+            .find(index, key)?
+            .ok_or_else(|| EngineError::UnknownOrder(key.to_owned()))
     }
 
     /// Records what the client reported. Only "ok" does anything: it makes the engine query
     /// WeChat now; cancel and fail change nothing (the client never decides).
-    pub async fn report_client_result(&self, out_trade_no: &str, result: ClientResult) -> Result<OrderRecord, EngineError> {
+    pub async fn report_client_result(
+        &self,
+        out_trade_no: &str,
+        result: ClientResult,
+    ) -> Result<OrderRecord, EngineError> {
         let order_no = self.order_of(IndexKind::OutTradeNo, out_trade_no).await?;
         let event = Event::ClientReported {
             out_trade_no: out_trade_no.to_owned(),
@@ -381,19 +479,33 @@ impl Engine {
     /// Closes an unpaid order (its attempts are closed at WeChat, not before WeChat's 5
     /// minutes; a payment found while closing wins).
     pub async fn close(&self, order_no: &OrderNumber) -> Result<OrderRecord, EngineError> {
-        Ok(self.send(order_no, Command::Apply(Event::CloseRequested)).await?.record)
+        Ok(self
+            .send(order_no, Command::Apply(Event::CloseRequested))
+            .await?
+            .record)
     }
 
     /// Refunds part or all of a paid order, with the paying attempt's appid, mch_id, sub ids
     /// and sign type. Returns the order and the refund's `out_refund_no`.
-    pub async fn refund(&self, order_no: &OrderNumber, amount_fen: u64, reason: &str) -> Result<(OrderRecord, String), EngineError> {
+    pub async fn refund(
+        &self,
+        order_no: &OrderNumber,
+        amount_fen: u64,
+        reason: &str,
+    ) -> Result<(OrderRecord, String), EngineError> {
         let record = self.send(order_no, Command::Get).await?.record;
         let channel = record
             .paid_attempts()
             .next()
-            .map(|attempt| OrderNumber::parse(attempt.out_trade_no.clone()).map(|number| number.channel()).unwrap_or(Channel::UNSPECIFIED))
+            .map(|attempt| {
+                OrderNumber::parse(attempt.out_trade_no.clone())
+                    .map(|number| number.channel())
+                    .unwrap_or(Channel::UNSPECIFIED)
+            })
             .unwrap_or(Channel::UNSPECIFIED);
-        let out_refund_no = self.number(channel, Kind::Refund, record.product_type)?.to_string();
+        let out_refund_no = self
+            .number(channel, Kind::Refund, record.product_type)?
+            .to_string();
         let event = Event::RefundRequested {
             out_refund_no: out_refund_no.clone(),
             amount_fen,
@@ -426,7 +538,11 @@ impl Engine {
                 return NotificationResponse::rejected(error.to_string());
             }
         };
-        self.deliver(&order_no, Command::PaymentNotification(Box::new(notification))).await
+        self.deliver(
+            &order_no,
+            Command::PaymentNotification(Box::new(notification)),
+        )
+        .await
     }
 
     /// Handles a refund notification body: decrypts `req_info` with the merchant's key, applies
@@ -455,7 +571,10 @@ impl Engine {
         let merchant = MerchantContext {
             appid: AppId::new(appid.clone()).unwrap_or_else(|_| entry.appid.clone()),
             mch_id: entry.mch_id.clone(),
-            sub_appid: outer.fields().get_nonempty("sub_appid").and_then(|id| AppId::new(id).ok()),
+            sub_appid: outer
+                .fields()
+                .get_nonempty("sub_appid")
+                .and_then(|id| AppId::new(id).ok()),
             sub_mch_id: entry.sub_mch_id.clone(),
             sign_type: entry.sign_type,
             key: entry.key.clone(),
@@ -467,20 +586,26 @@ impl Engine {
                 return NotificationResponse::rejected(error.to_string());
             }
         };
-        let order_no = match self.order_of(IndexKind::OutRefundNo, decrypted.out_refund_no.as_str()).await {
+        let order_no = match self
+            .order_of(IndexKind::OutRefundNo, decrypted.out_refund_no.as_str())
+            .await
+        {
             Ok(order_no) => order_no,
             Err(error) => {
                 bump(&metrics.refund_notifications_rejected);
                 return NotificationResponse::rejected(error.to_string());
             }
         };
-        self.deliver(&order_no, Command::RefundNotification(Box::new(decrypted))).await
+        self.deliver(&order_no, Command::RefundNotification(Box::new(decrypted)))
+            .await
     }
 
     async fn deliver(&self, order_no: &OrderNumber, command: Command) -> NotificationResponse {
         match self.send(order_no, command).await {
             Ok(reply) => match reply.verdict {
-                Some(NotificationVerdict::Rejected(reason)) => NotificationResponse::rejected(reason),
+                Some(NotificationVerdict::Rejected(reason)) => {
+                    NotificationResponse::rejected(reason)
+                }
                 Some(verdict) => NotificationResponse {
                     ack: ACK_SUCCESS.to_vec(),
                     verdict,
@@ -507,7 +632,11 @@ impl Engine {
             let mut tasks = tokio::task::JoinSet::new();
             for order_no in due {
                 let engine = self.clone();
-                tasks.spawn(async move { engine.send(&order_no, Command::Apply(Event::DeadlineReached)).await });
+                tasks.spawn(async move {
+                    engine
+                        .send(&order_no, Command::Apply(Event::DeadlineReached))
+                        .await
+                });
                 woken += 1;
                 while tasks.len() >= 64 {
                     let _ = tasks.join_next().await;

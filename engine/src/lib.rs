@@ -21,4 +21,7 @@ pub mod order_number;
 pub mod store;
 
 pub use crate::core::{EngineError, NotificationVerdict};
-pub use crate::engine::{ClientPayment, Engine, EngineRuntime, NewOrder, NotificationResponse, PaymentRequest, PaymentStart};
+pub use crate::engine::{
+    ClientPayment, Engine, EngineRuntime, NewOrder, NotificationResponse, PaymentRequest,
+    PaymentStart,
+};

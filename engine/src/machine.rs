@@ -55,13 +55,17 @@ pub const CLOSE_MIN_AGE_MS: i64 = 5 * 60_000;
 
 /// Queries of a prepared attempt, the fallback for lost notifications: 15 s, 30 s, 1, 2, 5, 10
 /// minutes, then every 30 minutes until it expires.
-pub const QUERY_LADDER_MS: [i64; 7] = [15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000];
+pub const QUERY_LADDER_MS: [i64; 7] =
+    [15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000];
 
 /// Queries of a processing refund: 10 s, 30 s, 1, 5, 30 minutes, then hourly.
-pub const REFUND_QUERY_LADDER_MS: [i64; 6] = [10_000, 30_000, 60_000, 300_000, 1_800_000, 3_600_000];
+pub const REFUND_QUERY_LADDER_MS: [i64; 6] =
+    [10_000, 30_000, 60_000, 300_000, 1_800_000, 3_600_000];
 
 /// Backoff after failures (unknown outcomes, WeChat errors).
-pub const BACKOFF_MS: [i64; 9] = [1_000, 2_000, 5_000, 15_000, 30_000, 60_000, 300_000, 900_000, 1_800_000];
+pub const BACKOFF_MS: [i64; 9] = [
+    1_000, 2_000, 5_000, 15_000, 30_000, 60_000, 300_000, 900_000, 1_800_000,
+];
 
 /// Immediate retries of an identical request before falling back to backoff.
 pub const IMMEDIATE_RETRIES: u32 = 2;
@@ -110,11 +114,21 @@ pub fn new_order(
 
 /// A prepared attempt of this order that can be shown to the payer again instead of creating a
 /// new one: same entry and payer, prepay_id younger than two hours (less a safety margin).
-pub fn reusable_attempt<'a>(record: &'a OrderRecord, entry: &str, openid: Option<&str>, now_ms: i64) -> Option<&'a PaymentAttempt> {
+pub fn reusable_attempt<'a>(
+    record: &'a OrderRecord,
+    entry: &str,
+    openid: Option<&str>,
+    now_ms: i64,
+) -> Option<&'a PaymentAttempt> {
     record.attempts.iter().rev().find(|attempt| {
         matches!(attempt.state, AttemptState::Prepared { .. })
             && attempt.channel.entry == entry
-            && (attempt.request.openid.as_deref().or(attempt.request.sub_openid.as_deref())) == openid
+            && (attempt
+                .request
+                .openid
+                .as_deref()
+                .or(attempt.request.sub_openid.as_deref()))
+                == openid
             && now_ms < attempt.created_ms + 2 * 3_600_000 - 10 * 60_000
             && now_ms < attempt.request.time_expire_s * 1000
     })
@@ -203,7 +217,8 @@ impl Step {
         // A prepared attempt must be looked at again no later than its expiry (when it is
         // closed), but not before WeChat allows a close.
         if matches!(attempt.state, AttemptState::Prepared { .. }) {
-            let expiry_ms = (attempt.request.time_expire_s * 1000).max(attempt.created_ms + CLOSE_MIN_AGE_MS);
+            let expiry_ms =
+                (attempt.request.time_expire_s * 1000).max(attempt.created_ms + CLOSE_MIN_AGE_MS);
             at_ms = at_ms.min(expiry_ms.max(now_ms));
         }
         attempt.next_action_ms = Some(at_ms);
@@ -236,7 +251,13 @@ impl Step {
         Ok(())
     }
 
-    fn add_refund(&mut self, out_refund_no: String, out_trade_no: String, amount_fen: u64, cause: RefundCause) -> Result<(), Rejection> {
+    fn add_refund(
+        &mut self,
+        out_refund_no: String,
+        out_trade_no: String,
+        amount_fen: u64,
+        cause: RefundCause,
+    ) -> Result<(), Rejection> {
         if self.record.refund(&out_refund_no).is_some() {
             return Err(Rejection::DuplicateNumber(out_refund_no));
         }
@@ -257,11 +278,22 @@ impl Step {
     /// Records a confirmed payment of an attempt. A second successful attempt, or a payment
     /// after the order closed, is never lost: its money goes back by an automatic refund and an
     /// alert records it.
-    fn mark_paid(&mut self, out_trade_no: &str, transaction_id: &str, time_end: Option<String>) -> Result<(), Rejection> {
+    fn mark_paid(
+        &mut self,
+        out_trade_no: &str,
+        transaction_id: &str,
+        time_end: Option<String>,
+    ) -> Result<(), Rejection> {
         let attempt = self.attempt_mut(out_trade_no)?;
-        if let AttemptState::Paid { transaction_id: known, .. } = &attempt.state {
+        if let AttemptState::Paid {
+            transaction_id: known,
+            ..
+        } = &attempt.state
+        {
             if known != transaction_id {
-                let message = format!("attempt {out_trade_no} reported paid twice with different transaction ids");
+                let message = format!(
+                    "attempt {out_trade_no} reported paid twice with different transaction ids"
+                );
                 self.alert(message);
             }
             return Ok(());
@@ -329,7 +361,10 @@ impl Step {
                 OrderState::Paid
             };
         } else {
-            let live = record.attempts.iter().any(|attempt| attempt.state.is_live());
+            let live = record
+                .attempts
+                .iter()
+                .any(|attempt| attempt.state.is_live());
             let over = record.close_requested || self.now_ms >= record.expires_ms;
             if over && !live {
                 record.state = OrderState::Closed;
@@ -372,14 +407,27 @@ pub fn next_deadline(record: &OrderRecord) -> Option<i64> {
         .filter(|refund| !refund.state.is_final())
         .filter_map(|refund| refund.next_action_ms);
     let expiry = (matches!(record.state, OrderState::Created | OrderState::Paying)
-        && !record.attempts.iter().any(|attempt| attempt.state.is_live()))
+        && !record
+            .attempts
+            .iter()
+            .any(|attempt| attempt.state.is_live()))
     .then_some(record.expires_ms);
     attempts.chain(refunds).chain(expiry).min()
 }
 
-fn on_failure_attempt(step: &mut Step, out_trade_no: &str, failure: &CallFailure, sends: u32, resend: bool) -> Result<(), Rejection> {
+fn on_failure_attempt(
+    step: &mut Step,
+    out_trade_no: &str,
+    failure: &CallFailure,
+    sends: u32,
+    resend: bool,
+) -> Result<(), Rejection> {
     match failure {
-        CallFailure::Retry { after_ms, .. } if resend && sends <= IMMEDIATE_RETRIES && *after_ms == 0 => step.send_unified_order(out_trade_no),
+        CallFailure::Retry { after_ms, .. }
+            if resend && sends <= IMMEDIATE_RETRIES && *after_ms == 0 =>
+        {
+            step.send_unified_order(out_trade_no)
+        }
         CallFailure::Retry { after_ms, .. } => {
             let delay = (*after_ms).max(ladder(&BACKOFF_MS, sends));
             step.schedule_attempt(out_trade_no, delay)
@@ -418,13 +466,16 @@ fn on_query(step: &mut Step, out_trade_no: &str, outcome: &QueryOutcome) -> Resu
                     "orderquery for {out_trade_no} reports {total_fen} fen, the attempt is {} fen: not applied",
                     attempt.request.total_fen
                 ));
-                return step.schedule_attempt(out_trade_no, ladder(&BACKOFF_MS, attempt.queries + 4));
+                return step
+                    .schedule_attempt(out_trade_no, ladder(&BACKOFF_MS, attempt.queries + 4));
             }
             step.mark_paid(out_trade_no, transaction_id, time_end.clone())
         }
         QueryOutcome::NotPaid => match attempt.state {
             // Created at WeChat but we lack the prepay_id: an identical re-entry returns it.
-            AttemptState::Sending | AttemptState::OutcomeUnknown => step.send_unified_order(out_trade_no),
+            AttemptState::Sending | AttemptState::OutcomeUnknown => {
+                step.send_unified_order(out_trade_no)
+            }
             AttemptState::Closing => step.close(out_trade_no),
             AttemptState::Prepared { .. } => {
                 let expired = step.now_ms >= attempt.request.time_expire_s * 1000;
@@ -467,7 +518,9 @@ fn on_query(step: &mut Step, out_trade_no: &str, outcome: &QueryOutcome) -> Resu
                 Ok(())
             }
             AttemptState::Prepared { .. } => {
-                step.alert(format!("orderquery says prepared attempt {out_trade_no} does not exist"));
+                step.alert(format!(
+                    "orderquery says prepared attempt {out_trade_no} does not exist"
+                ));
                 step.schedule_attempt(out_trade_no, ladder(&QUERY_LADDER_MS, attempt.queries))
             }
             _ => Ok(()),
@@ -477,7 +530,9 @@ fn on_query(step: &mut Step, out_trade_no: &str, outcome: &QueryOutcome) -> Resu
                 return Ok(());
             }
             let delay = match failure {
-                CallFailure::Retry { after_ms, .. } => (*after_ms).max(ladder(&BACKOFF_MS, attempt.queries)),
+                CallFailure::Retry { after_ms, .. } => {
+                    (*after_ms).max(ladder(&BACKOFF_MS, attempt.queries))
+                }
                 _ => ladder(&BACKOFF_MS, attempt.queries),
             };
             step.schedule_attempt(out_trade_no, delay)
@@ -491,7 +546,9 @@ fn on_deadline(step: &mut Step) -> Result<(), Rejection> {
         .record
         .attempts
         .iter()
-        .filter(|attempt| attempt.state.is_live() && attempt.next_action_ms.is_some_and(|at| at <= now_ms))
+        .filter(|attempt| {
+            attempt.state.is_live() && attempt.next_action_ms.is_some_and(|at| at <= now_ms)
+        })
         .cloned()
         .collect();
     for attempt in due_attempts {
@@ -516,7 +573,9 @@ fn on_deadline(step: &mut Step) -> Result<(), Rejection> {
         .record
         .refunds
         .iter()
-        .filter(|refund| !refund.state.is_final() && refund.next_action_ms.is_some_and(|at| at <= now_ms))
+        .filter(|refund| {
+            !refund.state.is_final() && refund.next_action_ms.is_some_and(|at| at <= now_ms)
+        })
         .map(|refund| refund.out_refund_no.clone())
         .collect();
     for out_refund_no in due_refunds {
@@ -525,7 +584,11 @@ fn on_deadline(step: &mut Step) -> Result<(), Rejection> {
     Ok(())
 }
 
-fn on_refund_result(step: &mut Step, out_refund_no: &str, outcome: &RefundOutcome) -> Result<(), Rejection> {
+fn on_refund_result(
+    step: &mut Step,
+    out_refund_no: &str,
+    outcome: &RefundOutcome,
+) -> Result<(), Rejection> {
     let now_ms = step.now_ms;
     let refund = step.refund_mut(out_refund_no)?;
     if refund.state.is_final() || matches!(refund.state, RefundState::Processing { .. }) {
@@ -562,7 +625,9 @@ fn on_refund_result(step: &mut Step, out_refund_no: &str, outcome: &RefundOutcom
             }
         }
         RefundOutcome::Failed(CallFailure::Final { code }) => {
-            refund.state = RefundState::Failed { reason: code.clone() };
+            refund.state = RefundState::Failed {
+                reason: code.clone(),
+            };
             refund.next_action_ms = None;
             let message = format!("refund {out_refund_no} refused for good: {code}");
             step.alert(message);
@@ -571,7 +636,11 @@ fn on_refund_result(step: &mut Step, out_refund_no: &str, outcome: &RefundOutcom
     }
 }
 
-fn on_refund_status(step: &mut Step, out_refund_no: &str, report: &RefundStatusReport) -> Result<(), Rejection> {
+fn on_refund_status(
+    step: &mut Step,
+    out_refund_no: &str,
+    report: &RefundStatusReport,
+) -> Result<(), Rejection> {
     let now_ms = step.now_ms;
     let refund = step.refund_mut(out_refund_no)?;
     if refund.state.is_final() {
@@ -601,12 +670,15 @@ fn on_refund_status(step: &mut Step, out_refund_no: &str, report: &RefundStatusR
         RefundStatusReport::Abnormal => {
             refund.state = RefundState::Abnormal;
             refund.next_action_ms = None;
-            let message = format!("refund {out_refund_no} abnormal (CHANGE): transfer the money offline");
+            let message =
+                format!("refund {out_refund_no} abnormal (CHANGE): transfer the money offline");
             step.alert(message);
         }
         RefundStatusReport::NotFound => match refund.state {
             // WeChat never received it: resending the same out_refund_no is safe.
-            RefundState::Sending | RefundState::OutcomeUnknown => return step.send_refund(out_refund_no),
+            RefundState::Sending | RefundState::OutcomeUnknown => {
+                return step.send_refund(out_refund_no)
+            }
             _ => {
                 refund.next_action_ms = Some(now_ms + ladder(&REFUND_QUERY_LADDER_MS, queries));
             }
@@ -646,9 +718,15 @@ pub fn step(record: &OrderRecord, event: &Event, now_ms: i64) -> Result<Transiti
             step.record.attempts.push(attempt);
             step.send_unified_order(&out_trade_no)?;
         }
-        Event::PrepayResult { out_trade_no, outcome } => {
+        Event::PrepayResult {
+            out_trade_no,
+            outcome,
+        } => {
             let attempt = step.attempt_mut(out_trade_no)?;
-            if !matches!(attempt.state, AttemptState::Sending | AttemptState::OutcomeUnknown) {
+            if !matches!(
+                attempt.state,
+                AttemptState::Sending | AttemptState::OutcomeUnknown
+            ) {
                 return Ok(unchanged(record));
             }
             let sends = attempt.sends;
@@ -681,17 +759,25 @@ pub fn step(record: &OrderRecord, event: &Event, now_ms: i64) -> Result<Transiti
                     step.changed = true;
                 }
                 PrepayOutcome::Failed(CallFailure::Final { code }) => {
-                    attempt.state = AttemptState::Failed { reason: code.clone() };
+                    attempt.state = AttemptState::Failed {
+                        reason: code.clone(),
+                    };
                     attempt.next_action_ms = None;
                     step.changed = true;
                 }
-                PrepayOutcome::Failed(failure) => on_failure_attempt(&mut step, out_trade_no, failure, sends, true)?,
+                PrepayOutcome::Failed(failure) => {
+                    on_failure_attempt(&mut step, out_trade_no, failure, sends, true)?
+                }
             }
         }
-        Event::ClientReported { out_trade_no, result } => {
+        Event::ClientReported {
+            out_trade_no,
+            result,
+        } => {
             let attempt = step.attempt_mut(out_trade_no)?;
             // The client never decides: "ok" only asks WeChat now; cancel and fail change nothing.
-            if *result == ClientResult::Ok && matches!(attempt.state, AttemptState::Prepared { .. }) {
+            if *result == ClientResult::Ok && matches!(attempt.state, AttemptState::Prepared { .. })
+            {
                 step.query(out_trade_no)?;
             }
         }
@@ -700,7 +786,10 @@ pub fn step(record: &OrderRecord, event: &Event, now_ms: i64) -> Result<Transiti
             transaction_id,
             time_end,
         } => step.mark_paid(out_trade_no, transaction_id, time_end.clone())?,
-        Event::QueryResult { out_trade_no, outcome } => on_query(&mut step, out_trade_no, outcome)?,
+        Event::QueryResult {
+            out_trade_no,
+            outcome,
+        } => on_query(&mut step, out_trade_no, outcome)?,
         Event::CloseRequested => {
             if step.record.state.is_paid() {
                 return Err(Rejection::AlreadyPaid);
@@ -721,7 +810,10 @@ pub fn step(record: &OrderRecord, event: &Event, now_ms: i64) -> Result<Transiti
                 step.close(&out_trade_no)?;
             }
         }
-        Event::CloseResult { out_trade_no, outcome } => {
+        Event::CloseResult {
+            out_trade_no,
+            outcome,
+        } => {
             let attempt = step.attempt_mut(out_trade_no)?;
             if !attempt.state.is_live() {
                 return Ok(unchanged(record));
@@ -737,7 +829,9 @@ pub fn step(record: &OrderRecord, event: &Event, now_ms: i64) -> Result<Transiti
                 CloseOutcome::AlreadyPaid | CloseOutcome::QueryFirst => step.query(out_trade_no)?,
                 CloseOutcome::Failed(failure) => {
                     let delay = match failure {
-                        CallFailure::Retry { after_ms, .. } => (*after_ms).max(ladder(&BACKOFF_MS, close_sends)),
+                        CallFailure::Retry { after_ms, .. } => {
+                            (*after_ms).max(ladder(&BACKOFF_MS, close_sends))
+                        }
                         _ => ladder(&BACKOFF_MS, close_sends),
                     };
                     step.schedule_attempt(out_trade_no, delay)?;
@@ -769,7 +863,9 @@ pub fn step(record: &OrderRecord, event: &Event, now_ms: i64) -> Result<Transiti
                 .record
                 .refunds
                 .iter()
-                .filter(|refund| refund.out_trade_no == primary.0 && refund.state.counts_against_paid())
+                .filter(|refund| {
+                    refund.out_trade_no == primary.0 && refund.state.counts_against_paid()
+                })
                 .map(|refund| refund.amount_fen)
                 .sum();
             let available_fen = primary.1.saturating_sub(committed);
@@ -783,14 +879,23 @@ pub fn step(record: &OrderRecord, event: &Event, now_ms: i64) -> Result<Transiti
                 out_refund_no.clone(),
                 primary.0,
                 *amount_fen,
-                RefundCause::Requested { reason: reason.clone() },
+                RefundCause::Requested {
+                    reason: reason.clone(),
+                },
             )?;
         }
-        Event::RefundResult { out_refund_no, outcome } => on_refund_result(&mut step, out_refund_no, outcome)?,
+        Event::RefundResult {
+            out_refund_no,
+            outcome,
+        } => on_refund_result(&mut step, out_refund_no, outcome)?,
         Event::RefundStatus {
-            out_refund_no, report, ..
+            out_refund_no,
+            report,
+            ..
         } => on_refund_status(&mut step, out_refund_no, report)?,
-        Event::ConflictingNotification { detail } => step.alert(format!("conflicting notification refused: {detail}")),
+        Event::ConflictingNotification { detail } => {
+            step.alert(format!("conflicting notification refused: {detail}"))
+        }
         Event::Created { .. } => return Ok(unchanged(record)),
     }
     step.settle();
@@ -825,31 +930,52 @@ pub fn check_invariants(record: &OrderRecord) -> Result<(), String> {
         let committed: u64 = record
             .refunds
             .iter()
-            .filter(|refund| refund.out_trade_no == attempt.out_trade_no && refund.state.counts_against_paid())
+            .filter(|refund| {
+                refund.out_trade_no == attempt.out_trade_no && refund.state.counts_against_paid()
+            })
             .map(|refund| refund.amount_fen)
             .sum();
         if committed > attempt.request.total_fen {
-            return Err(format!("attempt {} refunds {committed} fen of {}", attempt.out_trade_no, attempt.request.total_fen));
+            return Err(format!(
+                "attempt {} refunds {committed} fen of {}",
+                attempt.out_trade_no, attempt.request.total_fen
+            ));
         }
     }
     let paid: Vec<&PaymentAttempt> = record.paid_attempts().collect();
-    for extra in paid.iter().skip(if record.state == OrderState::Closed { 0 } else { 1 }) {
-        let refunded = record
-            .refunds
-            .iter()
-            .any(|refund| refund.out_trade_no == extra.out_trade_no && !matches!(refund.cause, RefundCause::Requested { .. }));
+    for extra in paid.iter().skip(if record.state == OrderState::Closed {
+        0
+    } else {
+        1
+    }) {
+        let refunded = record.refunds.iter().any(|refund| {
+            refund.out_trade_no == extra.out_trade_no
+                && !matches!(refund.cause, RefundCause::Requested { .. })
+        });
         if !refunded {
-            return Err(format!("payment {} is an extra payment without an automatic refund", extra.out_trade_no));
+            return Err(format!(
+                "payment {} is an extra payment without an automatic refund",
+                extra.out_trade_no
+            ));
         }
     }
-    let pending = record.attempts.iter().any(|attempt| attempt.state.is_live())
+    let pending = record
+        .attempts
+        .iter()
+        .any(|attempt| attempt.state.is_live())
         || record.refunds.iter().any(|refund| !refund.state.is_final())
         || matches!(record.state, OrderState::Created | OrderState::Paying);
     if pending && record.deadline_ms.is_none() {
-        return Err(format!("order {} has pending work and no deadline", record.order_no));
+        return Err(format!(
+            "order {} has pending work and no deadline",
+            record.order_no
+        ));
     }
     if record.state.is_paid() && paid.is_empty() {
-        return Err(format!("order {} is {:?} without a paid attempt", record.order_no, record.state));
+        return Err(format!(
+            "order {} is {:?} without a paid attempt",
+            record.order_no, record.state
+        ));
     }
     Ok(())
 }

@@ -61,7 +61,10 @@ impl OrderState {
 
     /// True once a payment succeeded.
     pub fn is_paid(self) -> bool {
-        matches!(self, OrderState::Paid | OrderState::PartiallyRefunded | OrderState::Refunded)
+        matches!(
+            self,
+            OrderState::Paid | OrderState::PartiallyRefunded | OrderState::Refunded
+        )
     }
 }
 
@@ -105,7 +108,10 @@ impl AttemptState {
     pub fn is_live(&self) -> bool {
         matches!(
             self,
-            AttemptState::Sending | AttemptState::OutcomeUnknown | AttemptState::Prepared { .. } | AttemptState::Closing
+            AttemptState::Sending
+                | AttemptState::OutcomeUnknown
+                | AttemptState::Prepared { .. }
+                | AttemptState::Closing
         )
     }
 }
@@ -199,7 +205,10 @@ impl RefundState {
     pub fn is_final(&self) -> bool {
         matches!(
             self,
-            RefundState::Succeeded { .. } | RefundState::Closed | RefundState::Abnormal | RefundState::Failed { .. }
+            RefundState::Succeeded { .. }
+                | RefundState::Closed
+                | RefundState::Abnormal
+                | RefundState::Failed { .. }
         )
     }
 }
@@ -286,12 +295,16 @@ pub struct OrderRecord {
 impl OrderRecord {
     /// The attempt with this `out_trade_no`.
     pub fn attempt(&self, out_trade_no: &str) -> Option<&PaymentAttempt> {
-        self.attempts.iter().find(|attempt| attempt.out_trade_no == out_trade_no)
+        self.attempts
+            .iter()
+            .find(|attempt| attempt.out_trade_no == out_trade_no)
     }
 
     /// The refund with this `out_refund_no`.
     pub fn refund(&self, out_refund_no: &str) -> Option<&RefundRecord> {
-        self.refunds.iter().find(|refund| refund.out_refund_no == out_refund_no)
+        self.refunds
+            .iter()
+            .find(|refund| refund.out_refund_no == out_refund_no)
     }
 
     /// The attempts that succeeded.
@@ -303,7 +316,9 @@ impl OrderRecord {
 
     /// Fen paid by all successful attempts.
     pub fn paid_fen(&self) -> u64 {
-        self.paid_attempts().map(|attempt| attempt.request.total_fen).sum()
+        self.paid_attempts()
+            .map(|attempt| attempt.request.total_fen)
+            .sum()
     }
 
     /// Fen refunded or being refunded.

@@ -141,7 +141,8 @@ pub struct OrderNumberParts {
 }
 
 fn digits_value(text: &str) -> u64 {
-    text.bytes().fold(0, |value, byte| value * 10 + u64::from(byte - b'0'))
+    text.bytes()
+        .fold(0, |value, byte| value * 10 + u64::from(byte - b'0'))
 }
 
 impl OrderNumber {
@@ -266,7 +267,12 @@ fn write_two(out: &mut [u8], value: u8) {
 impl OrderNumberGenerator {
     /// A generator for `node` (0–99). `floor_s` is the timestamp floor recovered from the
     /// store (the last reservation), `reserve` persists new reservations.
-    pub fn new(node: u8, clock: Arc<dyn Clock>, floor_s: i64, reserve: Box<Reserve>) -> OrderNumberGenerator {
+    pub fn new(
+        node: u8,
+        clock: Arc<dyn Clock>,
+        floor_s: i64,
+        reserve: Box<Reserve>,
+    ) -> OrderNumberGenerator {
         OrderNumberGenerator {
             id: GENERATOR_IDS.fetch_add(1, Ordering::Relaxed),
             node: node % 100,
@@ -294,9 +300,16 @@ impl OrderNumberGenerator {
     }
 
     /// The next number for `channel`, `kind` and `product_type`.
-    pub fn next(&self, channel: Channel, kind: Kind, product_type: ProductType) -> Result<OrderNumber, OrderNumberError> {
+    pub fn next(
+        &self,
+        channel: Channel,
+        kind: Kind,
+        product_type: ProductType,
+    ) -> Result<OrderNumber, OrderNumberError> {
         if channel.0 > 99 || product_type.0 > 99 {
-            return Err(OrderNumberError::Part { part: "channel or product type" });
+            return Err(OrderNumberError::Part {
+                part: "channel or product type",
+            });
         }
         let now_s = self.clock.now_ms().div_euclid(1000);
         LANES.with(|lanes| {
@@ -324,7 +337,11 @@ impl OrderNumberGenerator {
             // The lane's time never goes back: a clock stepping backwards keeps the last second
             // and the sequence runs on; a full second moves on to the next.
             let mut second = now_s.max(self.floor_s).max(lane.second);
-            let mut sequence = if second == lane.second { lane.sequence + 1 } else { 0 };
+            let mut sequence = if second == lane.second {
+                lane.sequence + 1
+            } else {
+                0
+            };
             if sequence > MAX_SEQUENCE {
                 second += 1;
                 sequence = 0;
@@ -362,7 +379,9 @@ mod tests {
     fn numbers_are_29_digits_and_parse_back() {
         let clock = ManualClock::new(1_764_208_800_000);
         let generator = OrderNumberGenerator::in_memory(7, Arc::new(clock));
-        let number = generator.next(Channel::NATIVE, Kind::Refund, ProductType(12)).unwrap_or_else(|_| OrderNumber(String::new()));
+        let number = generator
+            .next(Channel::NATIVE, Kind::Refund, ProductType(12))
+            .unwrap_or_else(|_| OrderNumber(String::new()));
         assert_eq!(number.as_str().len(), ORDER_NUMBER_LEN);
         let parts = number.parts();
         assert_eq!(parts.channel, Channel::NATIVE);
@@ -385,7 +404,12 @@ mod tests {
                 clock.advance_ms(300);
             }
             let number = generator.next(Channel::APP, Kind::Payment, ProductType(1));
-            assert!(number.as_ref().is_ok_and(|number| seen.insert(number.clone())), "{number:?}");
+            assert!(
+                number
+                    .as_ref()
+                    .is_ok_and(|number| seen.insert(number.clone())),
+                "{number:?}"
+            );
         }
     }
 
@@ -394,17 +418,27 @@ mod tests {
         let clock = ManualClock::new(1_764_208_800_000);
         let reserved = Arc::new(AtomicI64::new(0));
         let sink = reserved.clone();
-        let first = OrderNumberGenerator::new(1, Arc::new(clock.clone()), 0, Box::new(move |until| {
-            sink.store(until, Ordering::SeqCst);
-            Ok(())
-        }));
+        let first = OrderNumberGenerator::new(
+            1,
+            Arc::new(clock.clone()),
+            0,
+            Box::new(move |until| {
+                sink.store(until, Ordering::SeqCst);
+                Ok(())
+            }),
+        );
         let before = first.next(Channel::APP, Kind::Payment, ProductType(1));
         assert!(reserved.load(Ordering::SeqCst) >= 1_764_208_800 + RESERVATION_S);
         // The clock jumps back a day and the process restarts with the reserved floor.
         clock.advance_ms(-86_400_000);
         let restarted = OrderNumberGenerator::in_memory(1, Arc::new(clock));
-        let restarted = OrderNumberGenerator { floor_s: reserved.load(Ordering::SeqCst) + 1, ..restarted };
+        let restarted = OrderNumberGenerator {
+            floor_s: reserved.load(Ordering::SeqCst) + 1,
+            ..restarted
+        };
         let after = restarted.next(Channel::APP, Kind::Payment, ProductType(1));
-        assert!(matches!((before, after), (Ok(before), Ok(after)) if after.parts().timestamp > before.parts().timestamp));
+        assert!(
+            matches!((before, after), (Ok(before), Ok(after)) if after.parts().timestamp > before.parts().timestamp)
+        );
     }
 }

@@ -76,7 +76,12 @@ pub trait Store: Send + Sync + 'static {
     fn find(&self, index: IndexKind, key: &str) -> Result<Option<OrderNumber>, StoreError>;
     /// Writes a transition atomically (not yet durable): the record, its indexes, the audit
     /// event and the deadline index. `previous` is the record before the transition.
-    fn commit(&self, previous: Option<&OrderRecord>, record: &OrderRecord, event: Option<&LoggedEvent>) -> Result<(), StoreError>;
+    fn commit(
+        &self,
+        previous: Option<&OrderRecord>,
+        record: &OrderRecord,
+        event: Option<&LoggedEvent>,
+    ) -> Result<(), StoreError>;
     /// Makes every earlier commit durable.
     fn flush(&self) -> FlushFuture;
     /// Orders whose deadline is at or before `now_ms`, earliest first, at most `limit`.
@@ -100,14 +105,17 @@ fn storage(error: impl std::fmt::Display) -> StoreError {
 /// Encodes a value with the format version byte first.
 pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     let mut bytes = vec![RECORD_FORMAT_VERSION];
-    let body = bincode::serde::encode_to_vec(value, bincode::config::standard()).map_err(|error| StoreError::Decode(error.to_string()))?;
+    let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .map_err(|error| StoreError::Decode(error.to_string()))?;
     bytes.extend_from_slice(&body);
     Ok(bytes)
 }
 
 /// Decodes a value written by [`encode`], refusing unknown format versions.
 pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    let (version, body) = bytes.split_first().ok_or_else(|| StoreError::Decode("empty record".into()))?;
+    let (version, body) = bytes
+        .split_first()
+        .ok_or_else(|| StoreError::Decode("empty record".into()))?;
     if *version != RECORD_FORMAT_VERSION {
         return Err(StoreError::UnknownFormat(*version));
     }
@@ -153,7 +161,10 @@ impl SledStore {
 
     /// A store in a temporary directory removed on drop (tests).
     pub fn temporary() -> Result<SledStore, StoreError> {
-        let db = sled::Config::new().temporary(true).open().map_err(storage)?;
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .map_err(storage)?;
         SledStore::from_db(db)
     }
 
@@ -189,7 +200,11 @@ impl SledStore {
 
 /// The group-commit loop: takes one request, gathers every request queued meanwhile, flushes
 /// once, answers them all.
-fn flusher(db: sled::Db, receiver: mpsc::Receiver<FlushRequest>, stats: Arc<(AtomicU64, AtomicU64)>) {
+fn flusher(
+    db: sled::Db,
+    receiver: mpsc::Receiver<FlushRequest>,
+    stats: Arc<(AtomicU64, AtomicU64)>,
+) {
     while let Ok(first) = receiver.recv() {
         let mut waiting = vec![first];
         while let Ok(next) = receiver.try_recv() {
@@ -223,7 +238,12 @@ impl Store for SledStore {
         }
     }
 
-    fn commit(&self, previous: Option<&OrderRecord>, record: &OrderRecord, event: Option<&LoggedEvent>) -> Result<(), StoreError> {
+    fn commit(
+        &self,
+        previous: Option<&OrderRecord>,
+        record: &OrderRecord,
+        event: Option<&LoggedEvent>,
+    ) -> Result<(), StoreError> {
         let order_no = record.order_no.as_str();
         let record_bytes = encode(record)?;
         let event_bytes = match event {
@@ -248,24 +268,26 @@ impl Store for SledStore {
         }
         let old_deadline = previous.and_then(|previous| previous.deadline_ms);
         let result: Result<(), TransactionError<()>> =
-            (&self.orders, &self.index, &self.events, &self.deadlines).transaction(|(orders, index, events, deadlines)| {
-                orders.insert(order_no.as_bytes(), record_bytes.as_slice())?;
-                for key in &index_entries {
-                    index.insert(key.as_slice(), order_no.as_bytes())?;
-                }
-                if let (Some(event), Some(bytes)) = (event, &event_bytes) {
-                    events.insert(event_key(order_no, event.revision), bytes.as_slice())?;
-                }
-                if old_deadline != record.deadline_ms {
-                    if let Some(old) = old_deadline {
-                        deadlines.remove(deadline_key(old, order_no))?;
+            (&self.orders, &self.index, &self.events, &self.deadlines).transaction(
+                |(orders, index, events, deadlines)| {
+                    orders.insert(order_no.as_bytes(), record_bytes.as_slice())?;
+                    for key in &index_entries {
+                        index.insert(key.as_slice(), order_no.as_bytes())?;
                     }
-                    if let Some(new) = record.deadline_ms {
-                        deadlines.insert(deadline_key(new, order_no), &[] as &[u8])?;
+                    if let (Some(event), Some(bytes)) = (event, &event_bytes) {
+                        events.insert(event_key(order_no, event.revision), bytes.as_slice())?;
                     }
-                }
-                Ok::<(), ConflictableTransactionError<()>>(())
-            });
+                    if old_deadline != record.deadline_ms {
+                        if let Some(old) = old_deadline {
+                            deadlines.remove(deadline_key(old, order_no))?;
+                        }
+                        if let Some(new) = record.deadline_ms {
+                            deadlines.insert(deadline_key(new, order_no), &[] as &[u8])?;
+                        }
+                    }
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                },
+            );
         result.map_err(|error| storage(format!("{error:?}")))
     }
 
@@ -275,7 +297,11 @@ impl Store for SledStore {
             .flush_requests
             .lock()
             .ok()
-            .and_then(|requests| requests.as_ref().map(|requests| requests.send(sender).is_ok()))
+            .and_then(|requests| {
+                requests
+                    .as_ref()
+                    .map(|requests| requests.send(sender).is_ok())
+            })
             .unwrap_or(false);
         Box::pin(async move {
             if !queued {
@@ -318,7 +344,10 @@ impl Store for SledStore {
         match self.meta.get(b"number_floor_s").map_err(storage)? {
             None => Ok(0),
             Some(bytes) => {
-                let array: [u8; 8] = bytes.as_ref().try_into().map_err(|_| StoreError::Decode("number floor".into()))?;
+                let array: [u8; 8] = bytes
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Decode("number floor".into()))?;
                 Ok(i64::from_be_bytes(array))
             }
         }

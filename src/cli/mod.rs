@@ -1,6 +1,7 @@
 //! The `cashier` command line: each subcommand is a module with a pure `run` function (input
 //! in, output text and exit status out) so that it is tested without spawning processes.
 
+pub mod demo;
 pub mod sign;
 pub mod sim;
 

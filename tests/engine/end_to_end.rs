@@ -28,19 +28,40 @@ async fn official_account_flow_pays_by_notification_and_refunds_with_the_paying_
     let world = World::start(100);
     let created = world.engine.create_order(order(888)).await.unwrap();
     assert_eq!(created.state, OrderState::Created);
-    let start = world.engine.start_payment(&created.order_no, payer("official_account", Some(PAYER_OFFICIAL))).await.unwrap();
+    let start = world
+        .engine
+        .start_payment(
+            &created.order_no,
+            payer("official_account", Some(PAYER_OFFICIAL)),
+        )
+        .await
+        .unwrap();
     assert!(matches!(start.client, ClientPayment::Jsapi(_)));
-    assert_eq!(world.engine.query(&created.order_no).await.unwrap().state, OrderState::Paying);
+    assert_eq!(
+        world.engine.query(&created.order_no).await.unwrap().state,
+        OrderState::Paying
+    );
     world.pay(&start.out_trade_no);
     world.advance(1).await;
     let paid = world.engine.query(&created.order_no).await.unwrap();
     assert_eq!(paid.state, OrderState::Paid, "{paid:#?}");
     assert_eq!(world.engine.metrics().payment_notifications_applied, 1);
-    let (_, out_refund_no) = world.engine.refund(&created.order_no, 300, "退号").await.unwrap();
+    let (_, out_refund_no) = world
+        .engine
+        .refund(&created.order_no, 300, "退号")
+        .await
+        .unwrap();
     world.advance(30).await;
     let refunded = world.engine.query(&created.order_no).await.unwrap();
-    assert_eq!(refunded.state, OrderState::PartiallyRefunded, "{refunded:#?}");
-    assert!(matches!(refunded.refund(&out_refund_no).unwrap().state, RefundState::Succeeded { .. }));
+    assert_eq!(
+        refunded.state,
+        OrderState::PartiallyRefunded,
+        "{refunded:#?}"
+    );
+    assert!(matches!(
+        refunded.refund(&out_refund_no).unwrap().state,
+        RefundState::Succeeded { .. }
+    ));
 }
 
 use cashier_adapters::bridge::parse_mini_program_pay_query;
@@ -50,9 +71,18 @@ use cashier_engine::model::{AttemptState, ClientResult, RefundCause};
 use cashier_engine::NotificationVerdict;
 use cashier_harness::{Fault, FaultPlan, FaultRule};
 
-async fn paid_order(world: &World, entry: &str, openid: Option<&str>, amount: u64) -> (cashier_engine::order_number::OrderNumber, String) {
+async fn paid_order(
+    world: &World,
+    entry: &str,
+    openid: Option<&str>,
+    amount: u64,
+) -> (cashier_engine::order_number::OrderNumber, String) {
     let created = world.engine.create_order(order(amount)).await.unwrap();
-    let start = world.engine.start_payment(&created.order_no, payer(entry, openid)).await.unwrap();
+    let start = world
+        .engine
+        .start_payment(&created.order_no, payer(entry, openid))
+        .await
+        .unwrap();
     world.pay(&start.out_trade_no);
     world.advance(1).await;
     (created.order_no, start.out_trade_no)
@@ -60,7 +90,12 @@ async fn paid_order(world: &World, entry: &str, openid: Option<&str>, amount: u6
 
 fn plan(target: &str, fault: Fault, next: u32) -> FaultPlan {
     FaultPlan {
-        rules: vec![FaultRule { target: target.into(), fault, probability: None, next: Some(next) }],
+        rules: vec![FaultRule {
+            target: target.into(),
+            fault,
+            probability: None,
+            next: Some(next),
+        }],
     }
 }
 
@@ -68,58 +103,113 @@ fn plan(target: &str, fault: Fault, next: u32) -> FaultPlan {
 async fn mini_program_flow_goes_through_the_web_view_bridge() {
     let world = World::start(101);
     let created = world.engine.create_order(order(500)).await.unwrap();
-    let start = world.engine.start_payment(&created.order_no, payer("mini_program", Some(PAYER_MINI))).await.unwrap();
-    let ClientPayment::MiniProgram { params, bridge_url } = start.client else { panic!("not a mini program payment") };
+    let start = world
+        .engine
+        .start_payment(&created.order_no, payer("mini_program", Some(PAYER_MINI)))
+        .await
+        .unwrap();
+    let ClientPayment::MiniProgram { params, bridge_url } = start.client else {
+        panic!("not a mini program payment")
+    };
     let (page, query) = bridge_url.split_once('?').unwrap();
     assert_eq!(page, "/pages/pay/pay");
     let decoded = parse_mini_program_pay_query(query).unwrap();
     assert_eq!(decoded, params);
     assert_eq!(decoded.app_id, "wx1f1e2d3c4b5a6978");
     assert!(decoded.verify(&ApiKey::new(KEY).unwrap()));
-    assert_eq!(start.out_trade_no.get(0..3), Some("021"), "channel 02 (mini program), kind 1 (payment)");
+    assert_eq!(
+        start.out_trade_no.get(0..3),
+        Some("021"),
+        "channel 02 (mini program), kind 1 (payment)"
+    );
     world.pay(&start.out_trade_no);
     world.advance(1).await;
-    assert_eq!(world.engine.query(&created.order_no).await.unwrap().state, OrderState::Paid);
+    assert_eq!(
+        world.engine.query(&created.order_no).await.unwrap().state,
+        OrderState::Paid
+    );
 }
 
 #[tokio::test]
 async fn app_native_and_h5_entries_produce_their_client_parameters_and_get_paid() {
     let world = World::start(102);
-    for (entry, openid, prefix) in [("app", None, "031"), ("native", None, "051"), ("h5", None, "041")] {
+    for (entry, openid, prefix) in [
+        ("app", None, "031"),
+        ("native", None, "051"),
+        ("h5", None, "041"),
+    ] {
         let created = world.engine.create_order(order(100)).await.unwrap();
-        let start = world.engine.start_payment(&created.order_no, payer(entry, openid)).await.unwrap();
+        let start = world
+            .engine
+            .start_payment(&created.order_no, payer(entry, openid))
+            .await
+            .unwrap();
         assert_eq!(start.out_trade_no.get(0..3), Some(prefix));
         match (&start.client, entry) {
             (ClientPayment::App(params), "app") => assert_eq!(params.package, "Sign=WXPay"),
-            (ClientPayment::Native { code_url }, "native") => assert!(code_url.starts_with("weixin://")),
+            (ClientPayment::Native { code_url }, "native") => {
+                assert!(code_url.starts_with("weixin://"))
+            }
             (ClientPayment::Mweb { mweb_url }, "h5") => assert!(mweb_url.contains("mmpayweb")),
             other => panic!("unexpected {other:?}"),
         }
         world.pay(&start.out_trade_no);
         world.advance(1).await;
-        assert_eq!(world.engine.query(&created.order_no).await.unwrap().state, OrderState::Paid, "{entry}");
+        assert_eq!(
+            world.engine.query(&created.order_no).await.unwrap().state,
+            OrderState::Paid,
+            "{entry}"
+        );
     }
 }
 
 #[tokio::test]
 async fn service_provider_mini_program_pays_and_refunds_in_sp_mode() {
     let world = World::start(103);
-    let (order_no, out_trade_no) = paid_order(&world, "sp_mini_program", Some(PAYER_SUB_MINI), 700).await;
+    let (order_no, out_trade_no) =
+        paid_order(&world, "sp_mini_program", Some(PAYER_SUB_MINI), 700).await;
     let record = world.engine.query(&order_no).await.unwrap();
     assert_eq!(record.state, OrderState::Paid);
-    assert_eq!(record.attempt(&out_trade_no).unwrap().channel.sub_mch_id.as_deref(), Some("1900000110"));
-    world.engine.refund(&order_no, 700, "全额退款").await.unwrap();
+    assert_eq!(
+        record
+            .attempt(&out_trade_no)
+            .unwrap()
+            .channel
+            .sub_mch_id
+            .as_deref(),
+        Some("1900000110")
+    );
+    world
+        .engine
+        .refund(&order_no, 700, "全额退款")
+        .await
+        .unwrap();
     world.advance(30).await;
-    assert_eq!(world.engine.query(&order_no).await.unwrap().state, OrderState::Refunded);
+    assert_eq!(
+        world.engine.query(&order_no).await.unwrap().state,
+        OrderState::Refunded
+    );
     // The simulator saw the refund in the SP merchant's world.
-    assert!(world.simulator.ledger().refunds.values().all(|refund| refund.key.scope.sub_mch_id == "1900000110"));
+    assert!(world
+        .simulator
+        .ledger()
+        .refunds
+        .values()
+        .all(|refund| refund.key.scope.sub_mch_id == "1900000110"));
 }
 
 #[tokio::test]
 async fn duplicate_notifications_times_eight_and_concurrent_are_applied_once() {
     let world = World::start(104);
     let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world.engine.start_payment(&created.order_no, payer("official_account", Some(PAYER_OFFICIAL))).await.unwrap();
+    let start = world
+        .engine
+        .start_payment(
+            &created.order_no,
+            payer("official_account", Some(PAYER_OFFICIAL)),
+        )
+        .await
+        .unwrap();
     world.pay(&start.out_trade_no);
     let body = world.simulator.notifications()[0].body.clone().into_bytes();
     // Eight sequential deliveries of the same notification.
@@ -129,7 +219,13 @@ async fn duplicate_notifications_times_eight_and_concurrent_are_applied_once() {
         assert_eq!(response.ack, ACK_SUCCESS);
         verdicts.push(response.verdict);
     }
-    assert_eq!(verdicts.iter().filter(|verdict| **verdict == NotificationVerdict::Applied).count(), 1);
+    assert_eq!(
+        verdicts
+            .iter()
+            .filter(|verdict| **verdict == NotificationVerdict::Applied)
+            .count(),
+        1
+    );
     // Eight concurrent deliveries.
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..8 {
@@ -146,19 +242,45 @@ async fn duplicate_notifications_times_eight_and_concurrent_are_applied_once() {
     assert_eq!(metrics.payment_notifications_applied, 1);
     assert_eq!(metrics.payment_notifications_duplicate, 15);
     let events = world.engine.events(&created.order_no).unwrap();
-    assert_eq!(events.iter().filter(|logged| matches!(logged.event, cashier_engine::model::Event::PaymentNotified { .. })).count(), 1);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|logged| matches!(
+                logged.event,
+                cashier_engine::model::Event::PaymentNotified { .. }
+            ))
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn lost_notifications_are_rescued_by_the_query_ladder() {
     let world = World::start(105);
-    world.simulator.set_fault_plan(plan("payment_notification", Fault::Delay { seconds: 3600 }, 1)).unwrap();
+    world
+        .simulator
+        .set_fault_plan(plan(
+            "payment_notification",
+            Fault::Delay { seconds: 3600 },
+            1,
+        ))
+        .unwrap();
     let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world.engine.start_payment(&created.order_no, payer("official_account", Some(PAYER_OFFICIAL))).await.unwrap();
+    let start = world
+        .engine
+        .start_payment(
+            &created.order_no,
+            payer("official_account", Some(PAYER_OFFICIAL)),
+        )
+        .await
+        .unwrap();
     world.pay(&start.out_trade_no);
     // The notification is an hour late; the engine's first ladder query (15 s) finds the payment.
     world.advance(16).await;
-    assert_eq!(world.engine.query(&created.order_no).await.unwrap().state, OrderState::Paid);
+    assert_eq!(
+        world.engine.query(&created.order_no).await.unwrap().state,
+        OrderState::Paid
+    );
     assert_eq!(world.engine.metrics().queries_rescued_payment, 1);
     assert_eq!(world.engine.metrics().payment_notifications_applied, 0);
 }
@@ -166,11 +288,24 @@ async fn lost_notifications_are_rescued_by_the_query_ladder() {
 #[tokio::test]
 async fn reply_lost_on_unified_order_is_resolved_by_query_and_identical_reentry() {
     let world = World::start(106);
-    world.simulator.set_fault_plan(plan("unifiedorder", Fault::ReplyLost, 1)).unwrap();
+    world
+        .simulator
+        .set_fault_plan(plan("unifiedorder", Fault::ReplyLost, 1))
+        .unwrap();
     let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world.engine.start_payment(&created.order_no, payer("official_account", Some(PAYER_OFFICIAL))).await.unwrap();
+    let start = world
+        .engine
+        .start_payment(
+            &created.order_no,
+            payer("official_account", Some(PAYER_OFFICIAL)),
+        )
+        .await
+        .unwrap();
     let record = world.engine.query(&created.order_no).await.unwrap();
-    assert!(matches!(record.attempt(&start.out_trade_no).unwrap().state, AttemptState::Prepared { .. }));
+    assert!(matches!(
+        record.attempt(&start.out_trade_no).unwrap().state,
+        AttemptState::Prepared { .. }
+    ));
     // WeChat holds exactly one order: the lost reply's request took effect, the re-entry reused it.
     assert_eq!(world.simulator.ledger().orders.len(), 1);
     assert!(world.engine.metrics().unified_orders_sent >= 2);
@@ -180,21 +315,47 @@ async fn reply_lost_on_unified_order_is_resolved_by_query_and_identical_reentry(
 async fn reply_lost_on_refund_is_resolved_without_refunding_twice() {
     let world = World::start(107);
     let (order_no, _) = paid_order(&world, "official_account", Some(PAYER_OFFICIAL), 888).await;
-    world.simulator.set_fault_plan(plan("refund", Fault::ReplyLost, 1)).unwrap();
-    let (_, out_refund_no) = world.engine.refund(&order_no, 888, "全额退款").await.unwrap();
+    world
+        .simulator
+        .set_fault_plan(plan("refund", Fault::ReplyLost, 1))
+        .unwrap();
+    let (_, out_refund_no) = world
+        .engine
+        .refund(&order_no, 888, "全额退款")
+        .await
+        .unwrap();
     world.advance(60).await;
     let record = world.engine.query(&order_no).await.unwrap();
-    assert!(matches!(record.refund(&out_refund_no).unwrap().state, RefundState::Succeeded { .. }), "{record:#?}");
+    assert!(
+        matches!(
+            record.refund(&out_refund_no).unwrap().state,
+            RefundState::Succeeded { .. }
+        ),
+        "{record:#?}"
+    );
     assert_eq!(record.state, OrderState::Refunded);
-    assert_eq!(world.simulator.ledger().refunds.len(), 1, "one refund at WeChat");
+    assert_eq!(
+        world.simulator.ledger().refunds.len(),
+        1,
+        "one refund at WeChat"
+    );
 }
 
 #[tokio::test]
 async fn systemerror_on_unified_order_is_retried_with_identical_parameters() {
     let world = World::start(108);
-    world.simulator.set_fault_plan(plan("unifiedorder", Fault::SystemError, 2)).unwrap();
+    world
+        .simulator
+        .set_fault_plan(plan("unifiedorder", Fault::SystemError, 2))
+        .unwrap();
     let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world.engine.start_payment(&created.order_no, payer("official_account", Some(PAYER_OFFICIAL))).await;
+    let start = world
+        .engine
+        .start_payment(
+            &created.order_no,
+            payer("official_account", Some(PAYER_OFFICIAL)),
+        )
+        .await;
     assert!(start.is_ok(), "{start:?}");
     assert_eq!(world.engine.metrics().unified_orders_sent, 3);
 }
@@ -202,25 +363,64 @@ async fn systemerror_on_unified_order_is_retried_with_identical_parameters() {
 #[tokio::test]
 async fn forged_and_tampered_notifications_are_rejected_without_state_change() {
     let world = World::start(109);
-    world.simulator.set_fault_plan(FaultPlan {
-        rules: vec![
-            FaultRule { target: "payment_notification".into(), fault: Fault::ForgeAmount, probability: None, next: Some(1) },
-            FaultRule { target: "payment_notification".into(), fault: Fault::TamperSign, probability: None, next: Some(1) },
-        ],
-    }).unwrap();
+    world
+        .simulator
+        .set_fault_plan(FaultPlan {
+            rules: vec![
+                FaultRule {
+                    target: "payment_notification".into(),
+                    fault: Fault::ForgeAmount,
+                    probability: None,
+                    next: Some(1),
+                },
+                FaultRule {
+                    target: "payment_notification".into(),
+                    fault: Fault::TamperSign,
+                    probability: None,
+                    next: Some(1),
+                },
+            ],
+        })
+        .unwrap();
     let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world.engine.start_payment(&created.order_no, payer("official_account", Some(PAYER_OFFICIAL))).await.unwrap();
+    let start = world
+        .engine
+        .start_payment(
+            &created.order_no,
+            payer("official_account", Some(PAYER_OFFICIAL)),
+        )
+        .await
+        .unwrap();
     world.pay(&start.out_trade_no);
     world.advance(1).await;
     let record = world.engine.query(&created.order_no).await.unwrap();
-    assert_eq!(record.state, OrderState::Paid, "the genuine notification still applies");
+    assert_eq!(
+        record.state,
+        OrderState::Paid,
+        "the genuine notification still applies"
+    );
     assert_eq!(world.engine.metrics().payment_notifications_rejected, 2);
-    assert!(record.alerts.iter().any(|alert| alert.message.contains("differs from the order")), "the forged amount is an alert: {:?}", record.alerts);
+    assert!(
+        record
+            .alerts
+            .iter()
+            .any(|alert| alert.message.contains("differs from the order")),
+        "the forged amount is an alert: {:?}",
+        record.alerts
+    );
     // A notification for an unknown order and garbage are refused with FAIL.
-    let unknown = world.engine.handle_payment_notification(b"<xml><return_code>SUCCESS</return_code><out_trade_no>99999999</out_trade_no></xml>").await;
+    let unknown = world
+        .engine
+        .handle_payment_notification(
+            b"<xml><return_code>SUCCESS</return_code><out_trade_no>99999999</out_trade_no></xml>",
+        )
+        .await;
     assert!(matches!(unknown.verdict, NotificationVerdict::Rejected(_)));
     assert!(String::from_utf8_lossy(&unknown.ack).contains("FAIL"));
-    let garbage = world.engine.handle_payment_notification(b"<!DOCTYPE x><xml/>").await;
+    let garbage = world
+        .engine
+        .handle_payment_notification(b"<!DOCTYPE x><xml/>")
+        .await;
     assert!(matches!(garbage.verdict, NotificationVerdict::Rejected(_)));
 }
 
@@ -232,18 +432,28 @@ async fn hmac_notifications_without_sign_type_verify_with_the_orders_sign_type()
     let fields = cashier_adapters::xml::read(body.as_bytes()).unwrap();
     assert!(fields.get("sign_type").is_none());
     assert_eq!(fields.get("sign").unwrap().len(), 64);
-    assert_eq!(world.engine.query(&order_no).await.unwrap().state, OrderState::Paid);
+    assert_eq!(
+        world.engine.query(&order_no).await.unwrap().state,
+        OrderState::Paid
+    );
 }
 
 #[tokio::test]
 async fn expiry_closes_the_order_at_wechat_after_five_minutes() {
     let world = World::start(111);
     let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world.engine.start_payment(&created.order_no, payer("native", None)).await.unwrap();
+    let start = world
+        .engine
+        .start_payment(&created.order_no, payer("native", None))
+        .await
+        .unwrap();
     world.advance(1800 + 60).await;
     let record = world.engine.query(&created.order_no).await.unwrap();
     assert_eq!(record.state, OrderState::Closed, "{record:#?}");
-    assert_eq!(record.attempt(&start.out_trade_no).unwrap().state, AttemptState::Closed);
+    assert_eq!(
+        record.attempt(&start.out_trade_no).unwrap().state,
+        AttemptState::Closed
+    );
     let ledger = world.simulator.ledger();
     assert_eq!(ledger.orders.values().next().unwrap().trade_state, "CLOSED");
     assert!(world.engine.metrics().closes_sent >= 1);
@@ -253,11 +463,32 @@ async fn expiry_closes_the_order_at_wechat_after_five_minutes() {
 async fn closing_respects_five_minutes_and_a_payment_found_while_closing_wins() {
     let world = World::start(112);
     let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world.engine.start_payment(&created.order_no, payer("official_account", Some(PAYER_OFFICIAL))).await.unwrap();
+    let start = world
+        .engine
+        .start_payment(
+            &created.order_no,
+            payer("official_account", Some(PAYER_OFFICIAL)),
+        )
+        .await
+        .unwrap();
     world.engine.close(&created.order_no).await.unwrap();
-    assert_eq!(world.engine.metrics().closes_sent, 0, "no closeorder within 5 minutes");
+    assert_eq!(
+        world.engine.metrics().closes_sent,
+        0,
+        "no closeorder within 5 minutes"
+    );
     // The payer pays just before the close goes out; WeChat answers ORDERPAID and the order is paid.
-    world.simulator.set_fault_plan(FaultPlan { rules: vec![FaultRule { target: "payment_notification".into(), fault: Fault::Drop, probability: Some(1.0), next: None }] }).unwrap();
+    world
+        .simulator
+        .set_fault_plan(FaultPlan {
+            rules: vec![FaultRule {
+                target: "payment_notification".into(),
+                fault: Fault::Drop,
+                probability: Some(1.0),
+                next: None,
+            }],
+        })
+        .unwrap();
     world.advance(200).await;
     world.pay(&start.out_trade_no);
     world.advance(120).await;
@@ -269,16 +500,32 @@ async fn closing_respects_five_minutes_and_a_payment_found_while_closing_wins() 
 async fn a_late_success_after_close_is_refunded_not_lost() {
     let world = World::start(113);
     let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world.engine.start_payment(&created.order_no, payer("official_account", Some(PAYER_OFFICIAL))).await.unwrap();
+    let start = world
+        .engine
+        .start_payment(
+            &created.order_no,
+            payer("official_account", Some(PAYER_OFFICIAL)),
+        )
+        .await
+        .unwrap();
     world.advance(1800 + 60).await;
-    assert_eq!(world.engine.query(&created.order_no).await.unwrap().state, OrderState::Closed);
+    assert_eq!(
+        world.engine.query(&created.order_no).await.unwrap().state,
+        OrderState::Closed
+    );
     // A verified success notification arrives for the closed attempt (a WeChat-side race).
     let notification = success_notification(&world, &start.out_trade_no, 888);
-    let response = world.engine.handle_payment_notification(&notification).await;
+    let response = world
+        .engine
+        .handle_payment_notification(&notification)
+        .await;
     assert_eq!(response.verdict, NotificationVerdict::Applied);
     let record = world.engine.query(&created.order_no).await.unwrap();
     assert_eq!(record.state, OrderState::Closed);
-    assert!(record.refunds.iter().any(|refund| refund.cause == RefundCause::PaidAfterClose));
+    assert!(record
+        .refunds
+        .iter()
+        .any(|refund| refund.cause == RefundCause::PaidAfterClose));
     assert!(!record.alerts.is_empty());
 }
 
@@ -312,33 +559,80 @@ async fn a_second_successful_attempt_is_refunded_automatically() {
     let world = World::start(114);
     let created = world.engine.create_order(order(500)).await.unwrap();
     // The payer opens the official account page, then switches to the mini program.
-    let first = world.engine.start_payment(&created.order_no, payer("official_account", Some(PAYER_OFFICIAL))).await.unwrap();
-    let second = world.engine.start_payment(&created.order_no, payer("mini_program", Some(PAYER_MINI))).await.unwrap();
+    let first = world
+        .engine
+        .start_payment(
+            &created.order_no,
+            payer("official_account", Some(PAYER_OFFICIAL)),
+        )
+        .await
+        .unwrap();
+    let second = world
+        .engine
+        .start_payment(&created.order_no, payer("mini_program", Some(PAYER_MINI)))
+        .await
+        .unwrap();
     assert_ne!(first.out_trade_no, second.out_trade_no);
     world.pay(&first.out_trade_no);
     world.pay(&second.out_trade_no);
     world.advance(60).await;
     let record = world.engine.query(&created.order_no).await.unwrap();
     assert_eq!(record.paid_attempts().count(), 2);
-    let duplicate = record.refunds.iter().find(|refund| refund.cause == RefundCause::DuplicatePayment).unwrap();
+    let duplicate = record
+        .refunds
+        .iter()
+        .find(|refund| refund.cause == RefundCause::DuplicatePayment)
+        .unwrap();
     assert_eq!(duplicate.out_trade_no, second.out_trade_no);
-    assert!(matches!(duplicate.state, RefundState::Succeeded { .. }), "{record:#?}");
+    assert!(
+        matches!(duplicate.state, RefundState::Succeeded { .. }),
+        "{record:#?}"
+    );
     cashier_engine::machine::check_invariants(&record).unwrap();
 }
 
 #[tokio::test]
 async fn client_ok_triggers_a_query_and_cancel_changes_nothing() {
     let world = World::start(115);
-    world.simulator.set_fault_plan(FaultPlan { rules: vec![FaultRule { target: "payment_notification".into(), fault: Fault::Drop, probability: Some(1.0), next: None }] }).unwrap();
+    world
+        .simulator
+        .set_fault_plan(FaultPlan {
+            rules: vec![FaultRule {
+                target: "payment_notification".into(),
+                fault: Fault::Drop,
+                probability: Some(1.0),
+                next: None,
+            }],
+        })
+        .unwrap();
     let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world.engine.start_payment(&created.order_no, payer("official_account", Some(PAYER_OFFICIAL))).await.unwrap();
-    let after_cancel = world.engine.report_client_result(&start.out_trade_no, ClientResult::Cancel).await.unwrap();
+    let start = world
+        .engine
+        .start_payment(
+            &created.order_no,
+            payer("official_account", Some(PAYER_OFFICIAL)),
+        )
+        .await
+        .unwrap();
+    let after_cancel = world
+        .engine
+        .report_client_result(&start.out_trade_no, ClientResult::Cancel)
+        .await
+        .unwrap();
     assert_eq!(after_cancel.state, OrderState::Paying);
     // The client says "ok" before WeChat has the payment: a query says NOTPAY, nothing changes.
-    let early = world.engine.report_client_result(&start.out_trade_no, ClientResult::Ok).await.unwrap();
+    let early = world
+        .engine
+        .report_client_result(&start.out_trade_no, ClientResult::Ok)
+        .await
+        .unwrap();
     assert_eq!(early.state, OrderState::Paying);
     world.pay(&start.out_trade_no);
-    let ok = world.engine.report_client_result(&start.out_trade_no, ClientResult::Ok).await.unwrap();
+    let ok = world
+        .engine
+        .report_client_result(&start.out_trade_no, ClientResult::Ok)
+        .await
+        .unwrap();
     assert_eq!(ok.state, OrderState::Paid);
 }
 
@@ -348,18 +642,41 @@ async fn creating_an_order_again_is_idempotent_and_conflicts_are_named() {
     let created = world.engine.create_order(order(100)).await.unwrap();
     let mut again = order(100);
     again.order_no = Some(created.order_no.clone());
-    assert_eq!(world.engine.create_order(again.clone()).await.unwrap(), created);
+    assert_eq!(
+        world.engine.create_order(again.clone()).await.unwrap(),
+        created
+    );
     again.amount_fen = 101;
-    assert!(matches!(world.engine.create_order(again).await, Err(cashier_engine::EngineError::OrderExistsWithDifferentContent { .. })));
-    assert!(matches!(world.engine.refund(&created.order_no, 1, "x").await, Err(cashier_engine::EngineError::Rejected(_))));
+    assert!(matches!(
+        world.engine.create_order(again).await,
+        Err(cashier_engine::EngineError::OrderExistsWithDifferentContent { .. })
+    ));
+    assert!(matches!(
+        world.engine.refund(&created.order_no, 1, "x").await,
+        Err(cashier_engine::EngineError::Rejected(_))
+    ));
 }
 
 #[tokio::test]
 async fn the_same_payer_on_the_same_entry_reuses_the_prepared_attempt() {
     let world = World::start(117);
     let created = world.engine.create_order(order(100)).await.unwrap();
-    let first = world.engine.start_payment(&created.order_no, payer("official_account", Some(PAYER_OFFICIAL))).await.unwrap();
-    let again = world.engine.start_payment(&created.order_no, payer("official_account", Some(PAYER_OFFICIAL))).await.unwrap();
+    let first = world
+        .engine
+        .start_payment(
+            &created.order_no,
+            payer("official_account", Some(PAYER_OFFICIAL)),
+        )
+        .await
+        .unwrap();
+    let again = world
+        .engine
+        .start_payment(
+            &created.order_no,
+            payer("official_account", Some(PAYER_OFFICIAL)),
+        )
+        .await
+        .unwrap();
     assert_eq!(first.out_trade_no, again.out_trade_no);
     assert_eq!(world.simulator.ledger().orders.len(), 1);
 }

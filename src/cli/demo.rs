@@ -1,0 +1,649 @@
+//! `cashier demo`: the main job. The engine runs on a temporary sled directory (or
+//! `--data-dir`) with the in-process simulator as WeChat and drives a realistic, seeded mix of
+//! orders across every entry point (official account, mini program through the web-view
+//! bridge, APP, Native, H5; direct and service-provider mode; MD5 and HMAC) through payment,
+//! cancellation, expiry, merchant closes, partial and full refunds, with the simulator's faults
+//! on. It shows a progress bar, then a summary: orders by final state, notifications,
+//! rescues, refunds, invariant checks, throughput and latency percentiles.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use cashier_engine::model::{AttemptState, ClientResult, OrderRecord, OrderState, RefundState};
+use cashier_engine::{EngineError, NewOrder, PaymentRequest};
+use cashier_harness::FaultPlan;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::simulation::SimulatedWorld;
+
+/// How hostile WeChat is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultLevel {
+    /// No faults.
+    Off,
+    /// `FaultPlan::default_mix()`.
+    Default,
+    /// `FaultPlan::heavy()`.
+    Heavy,
+}
+
+impl FaultLevel {
+    /// Parses `off`, `default` or `heavy`.
+    pub fn parse(text: &str) -> Result<FaultLevel, String> {
+        match text {
+            "off" => Ok(FaultLevel::Off),
+            "default" => Ok(FaultLevel::Default),
+            "heavy" => Ok(FaultLevel::Heavy),
+            other => Err(format!(
+                "--faults must be off, default or heavy, not {other:?}"
+            )),
+        }
+    }
+
+    fn plan(self) -> FaultPlan {
+        match self {
+            FaultLevel::Off => FaultPlan::none(),
+            FaultLevel::Default => FaultPlan::default_mix(),
+            FaultLevel::Heavy => FaultPlan::heavy(),
+        }
+    }
+}
+
+/// The demo's options.
+#[derive(Clone, Debug)]
+pub struct DemoArguments {
+    /// Orders to drive.
+    pub orders: usize,
+    /// The seed of the mix and of the simulator.
+    pub seed: u64,
+    /// Faults.
+    pub faults: FaultLevel,
+    /// Where the store lives (a temporary directory when absent).
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Orders driven at the same time.
+    pub concurrency: usize,
+    /// Show the progress bar.
+    pub progress: bool,
+}
+
+/// What the payer does with an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scenario {
+    PayAndKeep,
+    PayThenPartialRefund,
+    PayThenFullRefund,
+    ClientOkThenPay,
+    CancelThenExpire,
+    NeverPay,
+    MerchantCloses,
+}
+
+const ENTRIES: [(&str, Option<&str>); 6] = [
+    ("official_account", Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o")),
+    ("mini_program", Some("oMiniPayer0000000000000001")),
+    ("app", None),
+    ("native", None),
+    ("h5", None),
+    ("sp_mini_program", Some("oUpF8uN95-Ptaags6E_roPHg7AG0")),
+];
+
+fn scenario(draw: u32) -> Scenario {
+    match draw % 100 {
+        0..=34 => Scenario::PayAndKeep,
+        35..=49 => Scenario::PayThenPartialRefund,
+        50..=59 => Scenario::PayThenFullRefund,
+        60..=71 => Scenario::ClientOkThenPay,
+        72..=81 => Scenario::CancelThenExpire,
+        82..=91 => Scenario::NeverPay,
+        _ => Scenario::MerchantCloses,
+    }
+}
+
+struct Planned {
+    order_no: cashier_engine::order_number::OrderNumber,
+    scenario: Scenario,
+    amount_fen: u64,
+}
+
+/// The demo's results.
+#[derive(Debug, Default)]
+pub struct DemoReport {
+    /// Orders by final state.
+    pub states: BTreeMap<String, usize>,
+    /// The engine's counters.
+    pub metrics: cashier_engine::metrics::MetricsSnapshot,
+    /// Notification deliveries the simulator made.
+    pub deliveries: usize,
+    /// Invariant checks: name → failures (empty when OK).
+    pub checks: Vec<(String, Vec<String>)>,
+    /// Seconds of wall time driving orders (payments and refunds).
+    pub drive_s: f64,
+    /// Seconds of wall time in all.
+    pub total_s: f64,
+    /// start_payment latencies (µs).
+    pub start_payment_us: Vec<u64>,
+    /// Notification acknowledgement latencies (µs).
+    pub ack_us: Vec<u64>,
+    /// Orders driven.
+    pub orders: usize,
+    /// Refunds by final state.
+    pub refunds: BTreeMap<String, usize>,
+    /// Fen refunded successfully.
+    pub refunded_fen: u64,
+    /// Group-commit flushes and the requests they served.
+    pub flushes: (u64, u64),
+    /// Alerts recorded.
+    pub alerts: usize,
+}
+
+fn percentile(values: &[u64], fraction: f64) -> u64 {
+    if values.is_empty() {
+        return 0;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let index = ((sorted.len() - 1) as f64 * fraction).round() as usize;
+    sorted.get(index).copied().unwrap_or(0)
+}
+
+fn progress(done: usize, total: usize, label: &str, enabled: bool) {
+    if !enabled {
+        return;
+    }
+    let width = 40;
+    let filled = if total == 0 {
+        width
+    } else {
+        done * width / total
+    };
+    let mut stderr = std::io::stderr();
+    let _ = write!(
+        stderr,
+        "\r{label:<10} [{}{}] {done}/{total}",
+        "#".repeat(filled),
+        " ".repeat(width - filled)
+    );
+    if done >= total {
+        let _ = writeln!(stderr);
+    }
+    let _ = stderr.flush();
+}
+
+async fn drive_payment(
+    world: &SimulatedWorld,
+    index: usize,
+    rng_draws: (u32, u32),
+    started: &std::sync::Mutex<Vec<u64>>,
+) -> Result<Planned, EngineError> {
+    let (entry, openid) = ENTRIES[index % ENTRIES.len()];
+    let scenario = scenario(rng_draws.0);
+    let amount_fen = 100 + u64::from(rng_draws.1 % 49_900);
+    let created = world
+        .engine
+        .create_order(NewOrder {
+            order_no: None,
+            product_type: (index % 20) as u8,
+            amount_fen,
+            description: "仁心医院-门诊缴费".into(),
+            payer_unionid: None,
+        })
+        .await?;
+    let begin = Instant::now();
+    let start = world
+        .engine
+        .start_payment(
+            &created.order_no,
+            PaymentRequest {
+                entry: entry.into(),
+                openid: openid.map(str::to_owned),
+                client_ip: "123.12.12.123".into(),
+            },
+        )
+        .await;
+    if let Ok(mut latencies) = started.lock() {
+        latencies.push(u64::try_from(begin.elapsed().as_micros()).unwrap_or(u64::MAX));
+    }
+    let out_trade_no = match start {
+        Ok(start) => Some(start.out_trade_no),
+        // WeChat failing or a reply lost: the engine resolves it on its own deadlines.
+        Err(EngineError::PaymentNotReady { out_trade_no, .. }) => Some(out_trade_no),
+        Err(_) => None,
+    };
+    if let Some(out_trade_no) = &out_trade_no {
+        match scenario {
+            Scenario::PayAndKeep | Scenario::PayThenPartialRefund | Scenario::PayThenFullRefund => {
+                let _ = world.payer(out_trade_no, "success");
+            }
+            Scenario::ClientOkThenPay => {
+                let _ = world.payer(out_trade_no, "success");
+                let _ = world
+                    .engine
+                    .report_client_result(out_trade_no, ClientResult::Ok)
+                    .await;
+            }
+            Scenario::CancelThenExpire => {
+                let _ = world.payer(out_trade_no, "cancel");
+                let _ = world
+                    .engine
+                    .report_client_result(out_trade_no, ClientResult::Cancel)
+                    .await;
+            }
+            Scenario::NeverPay | Scenario::MerchantCloses => {}
+        }
+    }
+    Ok(Planned {
+        order_no: created.order_no,
+        scenario,
+        amount_fen,
+    })
+}
+
+/// Runs the demo.
+pub async fn run(arguments: &DemoArguments) -> Result<DemoReport, String> {
+    let began = Instant::now();
+    let temporary = tempfile::tempdir().map_err(|error| error.to_string())?;
+    let dir = arguments
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| temporary.path().to_path_buf());
+    let store = SimulatedWorld::open_store(&dir)?;
+    let arbiters = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2);
+    let world = Arc::new(SimulatedWorld::start(
+        arguments.seed,
+        store,
+        arguments.faults.plan(),
+        arbiters,
+    )?);
+    let mut rng = ChaCha8Rng::seed_from_u64(arguments.seed);
+    let draws: Vec<(u32, u32)> = (0..arguments.orders)
+        .map(|_| (rng.next_u32(), rng.next_u32()))
+        .collect();
+    let start_latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+
+    let drive_began = Instant::now();
+    let mut planned: Vec<Planned> = Vec::with_capacity(arguments.orders);
+    let batch = arguments.concurrency.max(1);
+    for (chunk_index, chunk) in draws.chunks(batch).enumerate() {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (offset, draw) in chunk.iter().enumerate() {
+            let world = world.clone();
+            let latencies = start_latencies.clone();
+            let index = chunk_index * batch + offset;
+            let draw = *draw;
+            tasks.spawn(async move { drive_payment(&world, index, draw, &latencies).await });
+        }
+        while let Some(result) = tasks.join_next().await {
+            if let Ok(Ok(order)) = result {
+                planned.push(order);
+            }
+        }
+        world
+            .advance(2, 2)
+            .await
+            .map_err(|error| error.to_string())?;
+        progress(
+            planned.len(),
+            arguments.orders,
+            "payments",
+            arguments.progress,
+        );
+    }
+    // Notifications, lost-notification queries, retries.
+    world
+        .advance(60, 5)
+        .await
+        .map_err(|error| error.to_string())?;
+
+    // Refunds and merchant closes.
+    let mut tasks = tokio::task::JoinSet::new();
+    let total = planned.len();
+    for order in &planned {
+        let (engine, order_no, amount_fen, scenario) = (
+            world.engine.clone(),
+            order.order_no.clone(),
+            order.amount_fen,
+            order.scenario,
+        );
+        tasks.spawn(async move {
+            match scenario {
+                Scenario::PayThenPartialRefund => engine
+                    .refund(&order_no, amount_fen / 3, "部分退款")
+                    .await
+                    .map(|_| ()),
+                Scenario::PayThenFullRefund => engine
+                    .refund(&order_no, amount_fen, "全额退款")
+                    .await
+                    .map(|_| ()),
+                Scenario::MerchantCloses => engine.close(&order_no).await.map(|_| ()),
+                _ => Ok(()),
+            }
+        });
+        while tasks.len() >= batch {
+            let _ = tasks.join_next().await;
+        }
+    }
+    let mut finished = 0;
+    while tasks.join_next().await.is_some() {
+        finished += 1;
+        if finished % 64 == 0 {
+            progress(finished, total, "refunds", arguments.progress);
+        }
+    }
+    progress(total, total, "refunds", arguments.progress);
+    let drive_s = drive_began.elapsed().as_secs_f64();
+
+    // Let virtual time run out: expiries and closes, refund completions, notification retries.
+    let settle_s: i64 = 3 * 3600;
+    let step_s = 30;
+    for elapsed in (0..settle_s).step_by(step_s as usize) {
+        world
+            .advance(step_s, step_s)
+            .await
+            .map_err(|error| error.to_string())?;
+        let step = ((elapsed + step_s) / step_s) as usize;
+        if step % 20 == 0 {
+            progress(
+                step,
+                (settle_s / step_s) as usize,
+                "settling",
+                arguments.progress,
+            );
+        }
+    }
+
+    let mut report = DemoReport {
+        orders: planned.len(),
+        drive_s,
+        start_payment_us: start_latencies
+            .lock()
+            .map(|latencies| latencies.clone())
+            .unwrap_or_default(),
+        ack_us: world.sink.ack_latencies_us(),
+        metrics: world.engine.metrics(),
+        deliveries: world.simulator.delivery_log().len(),
+        ..DemoReport::default()
+    };
+    let stats = world.engine.flush_stats();
+    report.flushes = (stats.flushes, stats.requests);
+    let records = world.engine.orders().map_err(|error| error.to_string())?;
+    for record in &records {
+        *report
+            .states
+            .entry(format!("{:?}", record.state))
+            .or_default() += 1;
+        report.alerts += record.alerts.len();
+        for refund in &record.refunds {
+            let state = match &refund.state {
+                RefundState::Succeeded { .. } => "Succeeded",
+                RefundState::Closed => "Closed",
+                RefundState::Abnormal => "Abnormal",
+                RefundState::Failed { .. } => "Failed",
+                _ => "Pending",
+            };
+            *report.refunds.entry(state.to_owned()).or_default() += 1;
+            if matches!(refund.state, RefundState::Succeeded { .. }) {
+                report.refunded_fen += refund.amount_fen;
+            }
+        }
+    }
+    report.checks = checks(&world, &records);
+    report.total_s = began.elapsed().as_secs_f64();
+    world.engine.shutdown().await;
+    Ok(report)
+}
+
+/// The invariant checks of the demo: the engine agrees with WeChat's ledger, money is never
+/// paid twice without an automatic refund, refunds never exceed payments, everything pending
+/// has a deadline, every acknowledged notification was applied.
+fn checks(world: &SimulatedWorld, records: &[OrderRecord]) -> Vec<(String, Vec<String>)> {
+    let ledger = world.simulator.ledger();
+    let mut agreement = Vec::new();
+    let mut refunds_agree = Vec::new();
+    let mut invariants = Vec::new();
+    let mut acknowledged = Vec::new();
+    let sim_order = |out_trade_no: &str| {
+        ledger
+            .orders
+            .values()
+            .find(|order| order.key.out_trade_no == out_trade_no)
+    };
+    for record in records {
+        if let Err(violation) = cashier_engine::machine::check_invariants(record) {
+            invariants.push(violation);
+        }
+        for attempt in &record.attempts {
+            let engine_paid = matches!(attempt.state, AttemptState::Paid { .. });
+            let wechat_paid = sim_order(&attempt.out_trade_no).is_some_and(|order| order.is_paid());
+            if engine_paid != wechat_paid {
+                agreement.push(format!(
+                    "{}: engine paid={engine_paid}, WeChat paid={wechat_paid}",
+                    attempt.out_trade_no
+                ));
+            }
+        }
+        for refund in &record.refunds {
+            let wechat = ledger
+                .refunds
+                .values()
+                .find(|sim| sim.key.out_refund_no == refund.out_refund_no);
+            let engine_done = matches!(refund.state, RefundState::Succeeded { .. });
+            let wechat_done = wechat.is_some_and(|sim| sim.refund_status == "SUCCESS");
+            if engine_done != wechat_done {
+                refunds_agree.push(format!(
+                    "{}: engine succeeded={engine_done}, WeChat succeeded={wechat_done}",
+                    refund.out_refund_no
+                ));
+            }
+        }
+        if record.state == OrderState::Paying || record.state == OrderState::Created {
+            invariants.push(format!(
+                "{} still {:?} after settling",
+                record.order_no, record.state
+            ));
+        }
+    }
+    for sim_order in ledger.orders.values().filter(|order| order.is_paid()) {
+        let known = records.iter().any(|record| {
+            record
+                .paid_attempts()
+                .any(|attempt| attempt.out_trade_no == sim_order.key.out_trade_no)
+        });
+        if !known {
+            agreement.push(format!(
+                "{}: paid at WeChat, unknown to the engine",
+                sim_order.key.out_trade_no
+            ));
+        }
+    }
+    for delivery in world
+        .simulator
+        .delivery_log()
+        .iter()
+        .filter(|record| record.acknowledged && record.out_refund_no.is_none())
+    {
+        let applied = records.iter().any(|record| {
+            record
+                .paid_attempts()
+                .any(|attempt| attempt.out_trade_no == delivery.out_trade_no)
+        });
+        if !applied {
+            acknowledged.push(format!(
+                "{} acknowledged but not paid in the engine",
+                delivery.out_trade_no
+            ));
+        }
+    }
+    let refunded_at_most_paid = ledger
+        .orders
+        .values()
+        .filter(|order| ledger.refunded_fen(order) > order.total_fee)
+        .map(|order| {
+            format!(
+                "{} refunded more than paid at WeChat",
+                order.key.out_trade_no
+            )
+        })
+        .collect();
+    vec![
+        (
+            "engine payments match WeChat's ledger".to_owned(),
+            agreement,
+        ),
+        (
+            "engine refunds match WeChat's ledger".to_owned(),
+            refunds_agree,
+        ),
+        (
+            "no double payment kept, refunds ≤ payments, deadlines set".to_owned(),
+            invariants,
+        ),
+        (
+            "refunded ≤ paid at WeChat".to_owned(),
+            refunded_at_most_paid,
+        ),
+        (
+            "every acknowledged notification applied".to_owned(),
+            acknowledged,
+        ),
+    ]
+}
+
+/// Formats the summary table.
+pub fn render(report: &DemoReport, arguments: &DemoArguments) -> String {
+    let mut out = String::new();
+    let line = |out: &mut String, label: &str, value: String| {
+        out.push_str(&format!("  {label:<44} {value}\n"))
+    };
+    out.push_str(&format!(
+        "cashier demo: {} orders, seed {}, faults {:?}\n\n",
+        report.orders, arguments.seed, arguments.faults
+    ));
+    out.push_str("Orders by final state\n");
+    for (state, count) in &report.states {
+        line(&mut out, state, count.to_string());
+    }
+    let metrics = &report.metrics;
+    out.push_str("\nNotifications\n");
+    line(
+        &mut out,
+        "deliveries by WeChat (simulator)",
+        report.deliveries.to_string(),
+    );
+    line(
+        &mut out,
+        "payment: applied / deduplicated / rejected",
+        format!(
+            "{} / {} / {}",
+            metrics.payment_notifications_applied,
+            metrics.payment_notifications_duplicate,
+            metrics.payment_notifications_rejected
+        ),
+    );
+    line(
+        &mut out,
+        "refund: applied / deduplicated / rejected",
+        format!(
+            "{} / {} / {}",
+            metrics.refund_notifications_applied,
+            metrics.refund_notifications_duplicate,
+            metrics.refund_notifications_rejected
+        ),
+    );
+    line(
+        &mut out,
+        "payments found by query before any notification",
+        metrics.queries_rescued_payment.to_string(),
+    );
+    out.push_str("\nWeChat calls\n");
+    line(
+        &mut out,
+        "unified orders / retries with same params",
+        format!("{} / {}", metrics.unified_orders_sent, metrics.retries),
+    );
+    line(
+        &mut out,
+        "order queries / closes",
+        format!("{} / {}", metrics.order_queries, metrics.closes_sent),
+    );
+    line(
+        &mut out,
+        "refunds sent / refund queries",
+        format!("{} / {}", metrics.refunds_sent, metrics.refund_queries),
+    );
+    out.push_str("\nRefunds\n");
+    for (state, count) in &report.refunds {
+        line(&mut out, state, count.to_string());
+    }
+    line(
+        &mut out,
+        "refunded in all",
+        format!("{} fen", report.refunded_fen),
+    );
+    line(&mut out, "alerts recorded", report.alerts.to_string());
+    out.push_str("\nInvariant checks\n");
+    for (name, failures) in &report.checks {
+        let verdict = if failures.is_empty() {
+            "OK".to_owned()
+        } else {
+            format!(
+                "FAIL ({}): {}",
+                failures.len(),
+                failures
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        };
+        line(&mut out, name, verdict);
+    }
+    out.push_str("\nPerformance\n");
+    line(
+        &mut out,
+        "orders driven per second (payments+refunds)",
+        format!("{:.0}", report.orders as f64 / report.drive_s.max(1e-9)),
+    );
+    line(
+        &mut out,
+        "start_payment latency p50 / p99",
+        format!(
+            "{} µs / {} µs",
+            percentile(&report.start_payment_us, 0.50),
+            percentile(&report.start_payment_us, 0.99)
+        ),
+    );
+    line(
+        &mut out,
+        "notification ack latency p50 / p99",
+        format!(
+            "{} µs / {} µs",
+            percentile(&report.ack_us, 0.50),
+            percentile(&report.ack_us, 0.99)
+        ),
+    );
+    line(
+        &mut out,
+        "group commit: flushes / requests served",
+        format!("{} / {}", report.flushes.0, report.flushes.1),
+    );
+    line(
+        &mut out,
+        "wall time (drive / total)",
+        format!("{:.2} s / {:.2} s", report.drive_s, report.total_s),
+    );
+    out
+}
+
+/// True when every invariant check passed.
+pub fn all_ok(report: &DemoReport) -> bool {
+    report
+        .checks
+        .iter()
+        .all(|(_, failures)| failures.is_empty())
+}
