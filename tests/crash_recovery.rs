@@ -1,0 +1,417 @@
+//! Crash recovery (issue #4): the engine runs in a child process on a sled directory, talking
+//! to the simulator (WeChat, in this parent process) over HTTP on loopback, and is killed with
+//! SIGKILL at seeded random moments under load, then restarted on the same directory. After a
+//! final run lets everything settle, every order must match the simulator's ledger, nothing may
+//! be paid or refunded twice, and no acknowledged notification may be lost.
+//!
+//! The child is this test binary run again with `CASHIER_CRASH_CHILD` set (the pattern of sled's
+//! own crash tests). Its clock mirrors the simulator's virtual clock, polled over HTTP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cashier_adapters::{ApiBase, ClientIdentity, ReqwestTransport, ReqwestTransportConfig};
+use cashier_engine::clock::FnClock;
+use cashier_engine::config::EngineConfig;
+use cashier_engine::model::{AttemptState, ClientResult, RefundCause, RefundState};
+use cashier_engine::store::{SledStore, Store};
+use cashier_engine::{Engine, EngineRuntime, NewOrder, PaymentRequest};
+use cashier_harness::{HttpSink, SimConfig, SimOptions, Simulator};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+const CHILD: &str = "CASHIER_CRASH_CHILD";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Reads the simulator's clock with a plain HTTP GET (blocking, loopback).
+fn read_sim_clock(sim: &str) -> Option<i64> {
+    use std::io::{Read, Write};
+    let address = sim.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET /__sim/clock HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let body = response.split("\r\n\r\n").nth(1)?;
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    value["now_ms"].as_i64()
+}
+
+async fn serve_notifications(engine: Engine, port: u16) {
+    use http_body_util::{BodyExt, Full};
+    use hyper::service::service_fn;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .unwrap();
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let engine = engine.clone();
+                async move {
+                    let refund = request.uri().path().ends_with("refund-notify");
+                    let body = request
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|collected| collected.to_bytes().to_vec())
+                        .unwrap_or_default();
+                    let response = if refund {
+                        engine.handle_refund_notification(&body).await
+                    } else {
+                        engine.handle_payment_notification(&body).await
+                    };
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                        bytes::Bytes::from(response.ack),
+                    )))
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// One life of the engine process: recover, then (unless draining) drive orders until killed.
+async fn child_main() {
+    let sim = std::env::var("SIM_URL").unwrap();
+    let dir = std::env::var("DATA_DIR").unwrap();
+    let port: u16 = std::env::var("NOTIFY_PORT").unwrap().parse().unwrap();
+    let drain = std::env::var("DRAIN").is_ok();
+    let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
+    let now = Arc::new(AtomicI64::new(read_sim_clock(&sim).unwrap()));
+    let poll = now.clone();
+    let poll_sim = sim.clone();
+    std::thread::spawn(move || loop {
+        if let Some(value) = read_sim_clock(&poll_sim) {
+            poll.store(value, Ordering::SeqCst);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    });
+    let simulated = SimConfig::embedded_default().unwrap();
+    let config_text = include_str!("../fixtures/engine/simulated-world.json")
+        .replace("127.0.0.1:9", &format!("127.0.0.1:{port}"));
+    for merchant in &simulated.merchants {
+        std::env::set_var(
+            format!("CASHIER_SIM_KEY_{}", merchant.mch_id),
+            &merchant.key,
+        );
+    }
+    let config = EngineConfig::from_json(&config_text).unwrap();
+    let certificate = rcgen::generate_simple_self_signed(vec!["merchant".to_owned()]).unwrap();
+    let identity = ClientIdentity::from_pem(
+        certificate.cert.pem().as_bytes(),
+        certificate.signing_key.serialize_pem().as_bytes(),
+    );
+    let transport = ReqwestTransport::new(ReqwestTransportConfig {
+        timeout_ms: 2_000,
+        client_identity: Some(identity),
+        ..ReqwestTransportConfig::default()
+    })
+    .unwrap();
+    let mut runtime = EngineRuntime::new(Arc::new(transport), ApiBase::custom(sim.clone()));
+    let clock = now.clone();
+    runtime.clock = Arc::new(FnClock(move || clock.load(Ordering::SeqCst)));
+    runtime.background_tick = Some(Duration::from_millis(20));
+    runtime.arbiters = 2;
+    let store = Arc::new(SledStore::open(std::path::Path::new(&dir)).unwrap());
+    let engine = Engine::start(config, store as Arc<dyn Store>, runtime).unwrap();
+    tokio::spawn(serve_notifications(engine.clone(), port));
+    if drain {
+        // Recovery only: the background timer resumes every order from its deadlines.
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    }
+    let http = reqwest::Client::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let entries = [
+        ("official_account", Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o")),
+        ("app", None),
+        ("native", None),
+        ("mini_program", Some("oMiniPayer0000000000000001")),
+    ];
+    loop {
+        let (entry, openid) = entries[(rng.next_u32() % 4) as usize];
+        let amount_fen = 100 + u64::from(rng.next_u32() % 10_000);
+        let Ok(order) = engine
+            .create_order(NewOrder {
+                order_no: None,
+                product_type: 1,
+                amount_fen,
+                description: "崩溃测试".into(),
+                payer_unionid: None,
+            })
+            .await
+        else {
+            continue;
+        };
+        let request = PaymentRequest {
+            entry: entry.into(),
+            openid: openid.map(str::to_owned),
+            client_ip: "127.0.0.1".into(),
+        };
+        let out_trade_no = match engine.start_payment(&order.order_no, request).await {
+            Ok(start) => start.out_trade_no,
+            Err(cashier_engine::EngineError::PaymentNotReady { out_trade_no, .. }) => out_trade_no,
+            Err(_) => continue,
+        };
+        if rng.next_u32() % 10 < 8 {
+            let pay = serde_json::json!({ "out_trade_no": out_trade_no, "outcome": "success" });
+            let _ = http
+                .post(format!("{sim}/__sim/pay"))
+                .body(pay.to_string())
+                .send()
+                .await;
+            let paid = engine
+                .report_client_result(&out_trade_no, ClientResult::Ok)
+                .await;
+            if paid.is_ok_and(|record| record.state.is_paid()) && rng.next_u32() % 2 == 0 {
+                let _ = engine
+                    .refund(&order.order_no, amount_fen / 2, "崩溃测试退款")
+                    .await;
+            }
+        }
+    }
+}
+
+#[test]
+fn crash_recovery_child() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(child_main());
+}
+
+fn spawn_child(sim: &str, dir: &str, port: u16, seed: u64, drain: bool) -> Child {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "crash_recovery_child",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD, "1")
+        .env("SIM_URL", sim)
+        .env("DATA_DIR", dir)
+        .env("NOTIFY_PORT", port.to_string())
+        .env("SEED", seed.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if drain {
+        command.env("DRAIN", "1");
+    }
+    command.spawn().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_killed_at_random_moments_recovers_without_losing_or_doubling_money() {
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    let seed: u64 = std::env::var("CASHIER_CRASH_SEED")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(2026);
+    eprintln!("crash test seed {seed} (replay with CASHIER_CRASH_SEED={seed})");
+    let simulator = Arc::new(Simulator::new(
+        SimConfig::embedded_default().unwrap(),
+        SimOptions::deterministic(seed),
+    ));
+    let server =
+        cashier_harness::server::start(simulator.clone(), "127.0.0.1:0".parse().unwrap(), None)
+            .await
+            .unwrap();
+    let sim_url = server.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("store").to_string_lossy().into_owned();
+    let port = free_port();
+    let sink = HttpSink::new().unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+
+    for life in 0..8u64 {
+        let mut child = spawn_child(&sim_url, &data_dir, port, seed.wrapping_add(life), false);
+        let life_ms = 300 + u64::from(rng.next_u32() % 900);
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_millis(life_ms) {
+            simulator.advance(3, &sink).await;
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    // The last life: no new orders; recovery resumes everything while time runs out.
+    let mut child = spawn_child(&sim_url, &data_dir, port, seed, true);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..200 {
+        simulator.advance(60, &sink).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    for _ in 0..40 {
+        simulator.advance(900, &sink).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let store = SledStore::open(std::path::Path::new(&data_dir)).unwrap();
+    let records = store.all_orders().unwrap();
+    let ledger = simulator.ledger();
+    assert!(
+        records.len() >= 10,
+        "the children must have driven orders ({} found)",
+        records.len()
+    );
+    let mut problems = Vec::new();
+    for record in &records {
+        if let Err(violation) = cashier_engine::machine::check_invariants(record) {
+            problems.push(violation);
+        }
+        if !record.state.is_terminal()
+            && record.state != cashier_engine::model::OrderState::Paid
+            && record.state != cashier_engine::model::OrderState::PartiallyRefunded
+        {
+            problems.push(format!("{} still {:?}", record.order_no, record.state));
+        }
+        for attempt in &record.attempts {
+            let engine_paid = matches!(attempt.state, AttemptState::Paid { .. });
+            let wechat = ledger
+                .orders
+                .values()
+                .find(|order| order.key.out_trade_no == attempt.out_trade_no);
+            let wechat_paid = wechat.is_some_and(|order| order.is_paid());
+            if engine_paid != wechat_paid {
+                problems.push(format!(
+                    "{}: engine paid={engine_paid}, WeChat paid={wechat_paid}",
+                    attempt.out_trade_no
+                ));
+            }
+            if attempt.state.is_live() {
+                problems.push(format!(
+                    "{} still live: {:?}",
+                    attempt.out_trade_no, attempt.state
+                ));
+            }
+        }
+        for refund in &record.refunds {
+            let at_wechat: Vec<_> = ledger
+                .refunds
+                .values()
+                .filter(|sim| sim.key.out_refund_no == refund.out_refund_no)
+                .collect();
+            if at_wechat.len() > 1 {
+                problems.push(format!(
+                    "{} refunded {} times",
+                    refund.out_refund_no,
+                    at_wechat.len()
+                ));
+            }
+            let engine_done = matches!(refund.state, RefundState::Succeeded { .. });
+            let wechat_done = at_wechat
+                .first()
+                .is_some_and(|sim| sim.refund_status == "SUCCESS");
+            if engine_done != wechat_done {
+                problems.push(format!(
+                    "{}: engine refunded={engine_done}, WeChat refunded={wechat_done}",
+                    refund.out_refund_no
+                ));
+            }
+        }
+        // Several paid attempts are allowed only with automatic refunds of the extras.
+        let extra_paid = record.paid_attempts().count().saturating_sub(1);
+        let automatic = record
+            .refunds
+            .iter()
+            .filter(|refund| {
+                refund.cause
+                    != RefundCause::Requested {
+                        reason: "崩溃测试退款".into(),
+                    }
+            })
+            .count();
+        if extra_paid > automatic {
+            problems.push(format!("{} paid {} times", record.order_no, extra_paid + 1));
+        }
+    }
+    for order in ledger.orders.values() {
+        if ledger.refunded_fen(order) > order.total_fee {
+            problems.push(format!(
+                "{} refunded more than paid at WeChat",
+                order.key.out_trade_no
+            ));
+        }
+        if order.is_paid()
+            && !records
+                .iter()
+                .any(|record| record.attempt(&order.key.out_trade_no).is_some())
+        {
+            problems.push(format!(
+                "{} paid at WeChat but unknown to the engine",
+                order.key.out_trade_no
+            ));
+        }
+    }
+    for delivery in simulator
+        .delivery_log()
+        .iter()
+        .filter(|record| record.acknowledged && record.out_refund_no.is_none())
+    {
+        let applied = records.iter().any(|record| {
+            record
+                .paid_attempts()
+                .any(|attempt| attempt.out_trade_no == delivery.out_trade_no)
+        });
+        if !applied {
+            problems.push(format!(
+                "acknowledged notification for {} lost",
+                delivery.out_trade_no
+            ));
+        }
+    }
+    let paid = records
+        .iter()
+        .filter(|record| record.paid_fen() > 0)
+        .count();
+    eprintln!(
+        "crash test: {} orders, {} paid, {} refunds, {} deliveries",
+        records.len(),
+        paid,
+        ledger.refunds.len(),
+        simulator.delivery_log().len()
+    );
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    server.shutdown().await;
+}
