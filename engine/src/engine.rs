@@ -495,8 +495,7 @@ impl Engine {
     ) -> Result<(OrderRecord, String), EngineError> {
         let record = self.send(order_no, Command::Get).await?.record;
         let channel = record
-            .paid_attempts()
-            .next()
+            .primary_payment()
             .map(|attempt| {
                 OrderNumber::parse(attempt.out_trade_no.clone())
                     .map(|number| number.channel())

@@ -855,8 +855,7 @@ pub fn step(record: &OrderRecord, event: &Event, now_ms: i64) -> Result<Transiti
             }
             let primary = step
                 .record
-                .paid_attempts()
-                .next()
+                .primary_payment()
                 .map(|attempt| (attempt.out_trade_no.clone(), attempt.request.total_fen))
                 .ok_or(Rejection::NotPaid)?;
             let committed: u64 = step
@@ -943,21 +942,14 @@ pub fn check_invariants(record: &OrderRecord) -> Result<(), String> {
         }
     }
     let paid: Vec<&PaymentAttempt> = record.paid_attempts().collect();
-    for extra in paid.iter().skip(if record.state == OrderState::Closed {
-        0
-    } else {
-        1
-    }) {
-        let refunded = record.refunds.iter().any(|refund| {
-            refund.out_trade_no == extra.out_trade_no
-                && !matches!(refund.cause, RefundCause::Requested { .. })
-        });
-        if !refunded {
-            return Err(format!(
-                "payment {} is an extra payment without an automatic refund",
-                extra.out_trade_no
-            ));
-        }
+    // At most one payment is kept (none for a closed order); every other one is being returned.
+    let kept = paid
+        .iter()
+        .filter(|attempt| !record.is_automatically_refunded(&attempt.out_trade_no))
+        .count();
+    let allowed = usize::from(record.state != OrderState::Closed);
+    if kept > allowed {
+        return Err(format!("order {} keeps {kept} payments", record.order_no));
     }
     let pending = record
         .attempts

@@ -314,6 +314,22 @@ impl OrderRecord {
             .filter(|attempt| matches!(attempt.state, AttemptState::Paid { .. }))
     }
 
+    /// The payment the order keeps: the paid attempt whose money is not being returned by an
+    /// automatic refund (a duplicate payment or a payment after close). Merchant refunds come
+    /// out of it.
+    pub fn primary_payment(&self) -> Option<&PaymentAttempt> {
+        self.paid_attempts()
+            .find(|attempt| !self.is_automatically_refunded(&attempt.out_trade_no))
+    }
+
+    /// True when an automatic refund returns this attempt's money.
+    pub fn is_automatically_refunded(&self, out_trade_no: &str) -> bool {
+        self.refunds.iter().any(|refund| {
+            refund.out_trade_no == out_trade_no
+                && !matches!(refund.cause, RefundCause::Requested { .. })
+        })
+    }
+
     /// Fen paid by all successful attempts.
     pub fn paid_fen(&self) -> u64 {
         self.paid_attempts()

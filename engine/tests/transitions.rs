@@ -1,0 +1,349 @@
+//! Data-driven transition tests (style-anchors L11): every script in
+//! `fixtures/engine/transitions/` is a sequence of events applied to one order; after each
+//! block's `----` stands the expected summary (state, attempts, refunds, effects, deadline).
+//! `UPDATE_EXPECT=1 cargo test -p cashier-engine --test transitions` rewrites the expectations.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::path::PathBuf;
+
+use cashier_engine::machine::{self, step};
+use cashier_engine::model::*;
+use cashier_engine::order_number::OrderNumber;
+
+fn attempt(out_trade_no: &str, total_fen: u64) -> PaymentAttempt {
+    PaymentAttempt {
+        out_trade_no: out_trade_no.into(),
+        channel: ChannelContext {
+            entry: "official_account".into(),
+            appid: "wxd930ea5d5a258f4f".into(),
+            mch_id: "10000100".into(),
+            sub_appid: None,
+            sub_mch_id: None,
+            sign_type: "HMAC-SHA256".into(),
+            trade_type: "JSAPI".into(),
+        },
+        request: AttemptRequest {
+            body: "x".into(),
+            total_fen,
+            client_ip: "127.0.0.1".into(),
+            notify_url: "http://127.0.0.1:9/notify".into(),
+            openid: Some("o1".into()),
+            sub_openid: None,
+            product_id: None,
+            h5_site: None,
+            time_start_s: 0,
+            time_expire_s: 1800,
+            attach: String::new(),
+        },
+        state: AttemptState::Sending,
+        created_ms: 0,
+        sends: 0,
+        queries: 0,
+        next_action_ms: None,
+        close_sends: 0,
+    }
+}
+
+fn failure(word: &str) -> CallFailure {
+    match word {
+        "retry" => CallFailure::Retry {
+            code: "SYSTEMERROR".into(),
+            after_ms: 0,
+        },
+        "unknown" => CallFailure::Unknown,
+        _ => CallFailure::Final {
+            code: "NOAUTH".into(),
+        },
+    }
+}
+
+fn number(name: &str) -> String {
+    format!("{name:0>29}")
+}
+
+fn is_requested(refund: &RefundRecord) -> bool {
+    matches!(refund.cause, RefundCause::Requested { .. })
+}
+
+/// Parses one event line; `R-auto` names the latest automatic refund.
+fn event(line: &str, record: &OrderRecord) -> Event {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let word = |index: usize| words.get(index).copied().unwrap_or("");
+    let refund_name = |name: &str| {
+        if name == "R-auto" {
+            record
+                .refunds
+                .iter()
+                .rev()
+                .find(|refund| !is_requested(refund))
+                .map(|refund| refund.out_refund_no.clone())
+                .unwrap_or_default()
+        } else {
+            name.to_owned()
+        }
+    };
+    match word(0) {
+        "start" => Event::StartPayment {
+            attempt: Box::new(attempt(&number(word(1)), record.amount_fen)),
+        },
+        "prepay" => Event::PrepayResult {
+            out_trade_no: number(word(1)),
+            outcome: match word(2) {
+                "prepared" => PrepayOutcome::Prepared {
+                    prepay_id: "wx1".into(),
+                    code_url: None,
+                    mweb_url: None,
+                },
+                "paid" => PrepayOutcome::AlreadyPaid,
+                "closed" => PrepayOutcome::AlreadyClosed,
+                other => PrepayOutcome::Failed(failure(other)),
+            },
+        },
+        "client" => Event::ClientReported {
+            out_trade_no: number(word(1)),
+            result: match word(2) {
+                "ok" => ClientResult::Ok,
+                "cancel" => ClientResult::Cancel,
+                _ => ClientResult::Fail,
+            },
+        },
+        "notify" => Event::PaymentNotified {
+            out_trade_no: number(word(1)),
+            transaction_id: word(2).into(),
+            time_end: None,
+        },
+        "query" => Event::QueryResult {
+            out_trade_no: number(word(1)),
+            outcome: match word(2) {
+                "paid" => QueryOutcome::Paid {
+                    transaction_id: word(3).into(),
+                    total_fen: word(4).parse().unwrap(),
+                    time_end: None,
+                },
+                "notpaid" => QueryOutcome::NotPaid,
+                "closed" => QueryOutcome::Closed,
+                "notfound" => QueryOutcome::NotFound,
+                other => QueryOutcome::Failed(failure(other)),
+            },
+        },
+        "close" => Event::CloseRequested,
+        "close_result" => Event::CloseResult {
+            out_trade_no: number(word(1)),
+            outcome: match word(2) {
+                "closed" => CloseOutcome::Closed,
+                "paid" => CloseOutcome::AlreadyPaid,
+                "query" => CloseOutcome::QueryFirst,
+                other => CloseOutcome::Failed(failure(other)),
+            },
+        },
+        "deadline" => Event::DeadlineReached,
+        "refund" => Event::RefundRequested {
+            out_refund_no: word(1).into(),
+            amount_fen: word(2).parse().unwrap(),
+            reason: "r".into(),
+        },
+        "refund_result" => Event::RefundResult {
+            out_refund_no: refund_name(word(1)),
+            outcome: match word(2) {
+                "accepted" => RefundOutcome::Accepted {
+                    refund_id: word(3).into(),
+                },
+                other => RefundOutcome::Failed(failure(other)),
+            },
+        },
+        "refund_status" => Event::RefundStatus {
+            out_refund_no: refund_name(word(1)),
+            report: match word(2) {
+                "processing" => RefundStatusReport::Processing {
+                    refund_id: "RID".into(),
+                },
+                "succeeded" => RefundStatusReport::Succeeded {
+                    refund_id: "RID".into(),
+                },
+                "closed" => RefundStatusReport::Closed,
+                "abnormal" => RefundStatusReport::Abnormal,
+                "notfound" => RefundStatusReport::NotFound,
+                other => RefundStatusReport::Failed(failure(other)),
+            },
+            from_notification: false,
+        },
+        "conflict" => Event::ConflictingNotification {
+            detail: "total_fee 1 differs".into(),
+        },
+        other => panic!("unknown event {other:?}"),
+    }
+}
+
+fn short(number: &str) -> String {
+    number.trim_start_matches('0').to_owned()
+}
+
+fn attempt_state(state: &AttemptState) -> String {
+    match state {
+        AttemptState::Prepared { .. } => "Prepared".into(),
+        AttemptState::Paid { transaction_id, .. } => format!("Paid({transaction_id})"),
+        AttemptState::Failed { reason } => format!("Failed({reason})"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn summary(record: &OrderRecord, effects: &[Effect], changed: bool) -> String {
+    let attempts: Vec<String> = record
+        .attempts
+        .iter()
+        .map(|attempt| {
+            format!(
+                "{}:{}",
+                short(&attempt.out_trade_no),
+                attempt_state(&attempt.state)
+            )
+        })
+        .collect();
+    let refunds: Vec<String> = record
+        .refunds
+        .iter()
+        .map(|refund| {
+            let state = match &refund.state {
+                RefundState::Processing { .. } => "Processing".to_owned(),
+                RefundState::Succeeded { .. } => "Succeeded".to_owned(),
+                RefundState::Failed { reason } => format!("Failed({reason})"),
+                other => format!("{other:?}"),
+            };
+            let name = if is_requested(refund) {
+                refund.out_refund_no.clone()
+            } else {
+                format!("auto({:?})", refund.cause)
+            };
+            format!("{name}:{}:{state}", refund.amount_fen)
+        })
+        .collect();
+    let effects: Vec<String> = effects
+        .iter()
+        .map(|effect| match effect {
+            Effect::SendUnifiedOrder { out_trade_no } => {
+                format!("SendUnifiedOrder({})", short(out_trade_no))
+            }
+            Effect::QueryOrder { out_trade_no } => format!("QueryOrder({})", short(out_trade_no)),
+            Effect::CloseOrder { out_trade_no } => format!("CloseOrder({})", short(out_trade_no)),
+            Effect::SendRefund { out_refund_no } => format!("SendRefund({})", short(out_refund_no)),
+            Effect::QueryRefund { out_refund_no } => {
+                format!("QueryRefund({})", short(out_refund_no))
+            }
+        })
+        .collect();
+    let deadline = record
+        .deadline_ms
+        .map_or("none".to_owned(), |at| format!("{}s", at / 1000));
+    format!(
+        "state={:?} attempts=[{}] refunds=[{}] effects=[{}] deadline={deadline} changed={changed} alerts={}",
+        record.state,
+        attempts.join(", "),
+        refunds.join(", "),
+        effects.join(", "),
+        record.alerts.len()
+    )
+}
+
+/// Runs a script and returns it with every expectation replaced by the actual result.
+fn run_script(text: &str) -> String {
+    let mut output = String::new();
+    let mut record: Option<OrderRecord> = None;
+    let mut now_ms = 0;
+    let mut block: Vec<&str> = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            output.push_str(line);
+            output.push('\n');
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("new_order ") {
+            let field = |name: &str| {
+                rest.split_whitespace()
+                    .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+            };
+            let expiry_ms = i64::try_from(field("expiry") * 1000).unwrap();
+            record = Some(machine::new_order(
+                OrderNumber::parse("00000000000000000000000000001").unwrap(),
+                1,
+                field("amount"),
+                "x".into(),
+                None,
+                0,
+                expiry_ms,
+            ));
+            output.push_str(line);
+            output.push('\n');
+            continue;
+        }
+        if line == "----" {
+            while lines.peek().is_some_and(|next| !next.trim().is_empty()) {
+                lines.next();
+            }
+            let mut result = String::new();
+            for entry in &block {
+                if let Some(seconds) = entry.strip_prefix("at ") {
+                    now_ms = seconds.parse::<i64>().unwrap() * 1000;
+                    continue;
+                }
+                let current = record.clone().expect("new_order first");
+                let event = event(entry, &current);
+                result = match step(&current, &event, now_ms) {
+                    Ok(transition) => {
+                        let line =
+                            summary(&transition.record, &transition.effects, transition.changed);
+                        record = Some(transition.record);
+                        line
+                    }
+                    Err(rejection) => format!("rejected: {rejection}"),
+                };
+            }
+            output.push_str("----\n");
+            output.push_str(&result);
+            output.push('\n');
+            block.clear();
+            continue;
+        }
+        output.push_str(line);
+        output.push('\n');
+        block.push(line);
+    }
+    output
+}
+
+fn diff(expected: &str, actual: &str) -> String {
+    expected
+        .lines()
+        .zip(actual.lines())
+        .filter(|(left, right)| left != right)
+        .map(|(left, right)| format!("- {left}\n+ {right}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn transition_scripts_match_their_expectations() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/engine/transitions");
+    let mut failures = Vec::new();
+    let mut scripts = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|extension| extension != "txt") {
+            continue;
+        }
+        scripts += 1;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let actual = run_script(&text);
+        if std::env::var_os("UPDATE_EXPECT").is_some() {
+            std::fs::write(&path, &actual).unwrap();
+        } else if actual != text {
+            failures.push(format!("{}:\n{}", path.display(), diff(&text, &actual)));
+        }
+    }
+    assert!(scripts >= 5);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
