@@ -126,12 +126,15 @@ impl CommandReply {
     }
 }
 
+/// The WeChat client of one merchant.
+pub(crate) type Client = WechatPayClient<Arc<dyn Transport>>;
+
 /// Shared by every order actor.
 pub(crate) struct Core {
     pub(crate) config: EngineConfig,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) clients: HashMap<String, WechatPayClient<Arc<dyn Transport>>>,
+    pub(crate) clients: HashMap<String, Client>,
     pub(crate) metrics: Metrics,
 }
 
@@ -208,10 +211,7 @@ impl Core {
     }
 
     /// The merchant context and client a payment's calls go through.
-    fn route(
-        &self,
-        channel: &ChannelContext,
-    ) -> Result<(MerchantContext, &WechatPayClient<Arc<dyn Transport>>), EngineError> {
+    fn route(&self, channel: &ChannelContext) -> Result<(MerchantContext, &Client), EngineError> {
         let merchant = self.merchant_for(channel)?;
         let client = self.clients.get(merchant.mch_id.as_str()).ok_or_else(|| {
             EngineError::UnknownEntry(format!("no transport for mch_id {}", merchant.mch_id))

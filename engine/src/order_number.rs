@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use serde::{Deserialize, Serialize};
 
@@ -113,8 +113,8 @@ pub enum OrderNumberError {
         /// Which part.
         part: &'static str,
     },
-    /// More than 100 threads asked one generator for numbers.
-    #[error("more than 100 threads draw order numbers from one generator")]
+    /// More than 100 threads draw numbers from one generator at the same time.
+    #[error("more than 100 threads draw order numbers from one generator at the same time")]
     TooManyLanes,
     /// The timestamp floor could not be reserved durably.
     #[error("cannot reserve the order number timestamp floor: {0}")]
@@ -223,27 +223,48 @@ impl From<OrderNumber> for String {
 /// timestamp is issued; must be durable when it returns.
 pub type Reserve = dyn Fn(i64) -> Result<(), String> + Send + Sync;
 
-/// Issues order numbers. Share it; every thread gets its own lane.
+/// Issues order numbers. Share it; every thread gets its own lane (at most 100 threads at
+/// once); a thread's lane returns to the generator when the thread ends.
 pub struct OrderNumberGenerator {
     id: u64,
     node: u8,
     clock: Arc<dyn Clock>,
     next_lane: AtomicU8,
+    free_lanes: Arc<Mutex<Vec<Lane>>>,
     floor_s: i64,
     reserved_until_s: AtomicI64,
     reserve: Box<Reserve>,
 }
 
+/// A lane's state. A lane handed back keeps its last second and sequence, so whoever takes it
+/// next continues after them and never repeats a number.
+#[derive(Clone)]
 struct Lane {
-    generator_id: u64,
     lane: u8,
     second: i64,
     sequence: u64,
     timestamp: [u8; 12],
 }
 
+/// A thread's lane of one generator; handed back to the generator when the thread ends.
+struct LaneSlot {
+    generator_id: u64,
+    lane: Lane,
+    free_lanes: Weak<Mutex<Vec<Lane>>>,
+}
+
+impl Drop for LaneSlot {
+    fn drop(&mut self) {
+        if let Some(free_lanes) = self.free_lanes.upgrade() {
+            if let Ok(mut free_lanes) = free_lanes.lock() {
+                free_lanes.push(self.lane.clone());
+            }
+        }
+    }
+}
+
 thread_local! {
-    static LANES: RefCell<Vec<Lane>> = const { RefCell::new(Vec::new()) };
+    static LANES: RefCell<Vec<LaneSlot>> = const { RefCell::new(Vec::new()) };
 }
 
 static GENERATOR_IDS: AtomicU64 = AtomicU64::new(1);
@@ -278,6 +299,7 @@ impl OrderNumberGenerator {
             node: node % 100,
             clock,
             next_lane: AtomicU8::new(0),
+            free_lanes: Arc::new(Mutex::new(Vec::new())),
             floor_s,
             reserved_until_s: AtomicI64::new(floor_s),
             reserve,
@@ -314,24 +336,40 @@ impl OrderNumberGenerator {
         let now_s = self.clock.now_ms().div_euclid(1000);
         LANES.with(|lanes| {
             let mut lanes = lanes.borrow_mut();
-            let position = match lanes.iter().position(|lane| lane.generator_id == self.id) {
+            let position = match lanes.iter().position(|slot| slot.generator_id == self.id) {
                 Some(position) => position,
                 None => {
-                    let lane = self.next_lane.fetch_add(1, Ordering::Relaxed);
-                    if lane > 99 {
-                        return Err(OrderNumberError::TooManyLanes);
-                    }
-                    lanes.push(Lane {
+                    // Slow path, once per thread: a lane a finished thread handed back, or a new one.
+                    let reused = self
+                        .free_lanes
+                        .lock()
+                        .ok()
+                        .and_then(|mut free_lanes| free_lanes.pop());
+                    let lane = match reused {
+                        Some(lane) => lane,
+                        None => {
+                            let lane = self.next_lane.fetch_add(1, Ordering::Relaxed);
+                            if lane > 99 {
+                                self.next_lane.store(100, Ordering::Relaxed);
+                                return Err(OrderNumberError::TooManyLanes);
+                            }
+                            Lane {
+                                lane,
+                                second: i64::MIN,
+                                sequence: 0,
+                                timestamp: [b'0'; 12],
+                            }
+                        }
+                    };
+                    lanes.push(LaneSlot {
                         generator_id: self.id,
                         lane,
-                        second: i64::MIN,
-                        sequence: 0,
-                        timestamp: [b'0'; 12],
+                        free_lanes: Arc::downgrade(&self.free_lanes),
                     });
                     lanes.len() - 1
                 }
             };
-            let Some(lane) = lanes.get_mut(position) else {
+            let Some(lane) = lanes.get_mut(position).map(|slot| &mut slot.lane) else {
                 return Err(OrderNumberError::TooManyLanes);
             };
             // The lane's time never goes back: a clock stepping backwards keeps the last second

@@ -256,6 +256,31 @@ proptest! {
 }
 
 #[test]
+fn lanes_of_finished_threads_are_reused_without_repeating_numbers() {
+    let clock = ManualClock::new(1_764_208_800_000);
+    let generator = Arc::new(OrderNumberGenerator::in_memory(1, Arc::new(clock)));
+    let mut all = BTreeSet::new();
+    // 300 short-lived threads, more than the 100 lanes, one after another.
+    for _ in 0..300 {
+        let generator = generator.clone();
+        let numbers = std::thread::spawn(move || {
+            (0..10)
+                .map(|_| {
+                    generator
+                        .next(Channel::APP, Kind::Payment, ProductType(3))
+                        .unwrap()
+                })
+                .collect::<Vec<_>>()
+        })
+        .join()
+        .unwrap();
+        for number in numbers {
+            assert!(all.insert(number), "a reused lane repeated a number");
+        }
+    }
+}
+
+#[test]
 fn order_numbers_are_unique_across_threads() {
     let clock = ManualClock::new(1_764_208_800_000);
     let generator = Arc::new(OrderNumberGenerator::in_memory(1, Arc::new(clock)));

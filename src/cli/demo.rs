@@ -154,11 +154,10 @@ fn progress(done: usize, total: usize, label: &str, enabled: bool) {
         return;
     }
     let width = 40;
-    let filled = if total == 0 {
-        width
-    } else {
-        done * width / total
-    };
+    let filled = (done * width)
+        .checked_div(total)
+        .unwrap_or(width)
+        .min(width);
     let mut stderr = std::io::stderr();
     let _ = write!(
         stderr,
