@@ -55,6 +55,27 @@ impl EntryKind {
     }
 }
 
+/// The merchant's API client certificate for `secapi` calls (refunds).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientCertificateSource {
+    /// `apiclient_cert.p12`; the password defaults to the mch_id, as WeChat issues it.
+    Pkcs12 {
+        /// The file.
+        path: PathBuf,
+        /// Where the password comes from, when it is not the mch_id.
+        #[serde(default)]
+        password: Option<SecretSource>,
+    },
+    /// `apiclient_cert.pem` and `apiclient_key.pem`.
+    Pem {
+        /// The certificate file.
+        certificate: PathBuf,
+        /// The private key file.
+        key: PathBuf,
+    },
+}
+
 /// One entry point, resolved and validated.
 #[derive(Clone, Debug)]
 pub struct EntryConfig {
@@ -84,6 +105,8 @@ pub struct EntryConfig {
     pub mini_program_pay_page: Option<String>,
     /// The H5 site for MWEB `scene_info`: URL and name.
     pub h5_site: Option<(String, String)>,
+    /// The client certificate, loaded and checked at start.
+    pub client_identity: Option<cashier_adapters::ClientIdentity>,
 }
 
 /// The whole configuration.
@@ -171,6 +194,39 @@ struct EntryFile {
     mini_program_pay_page: Option<String>,
     #[serde(default)]
     h5_site: Option<(String, String)>,
+    #[serde(default)]
+    client_certificate: Option<ClientCertificateSource>,
+}
+
+fn load_identity(
+    entry: &str,
+    mch_id: &str,
+    source: &ClientCertificateSource,
+) -> Result<cashier_adapters::ClientIdentity, ConfigError> {
+    let read = |path: &PathBuf| {
+        std::fs::read(path).map_err(|error| {
+            field_error(
+                entry,
+                "client_certificate",
+                format!("cannot read {}: {error}", path.display()),
+            )
+        })
+    };
+    match source {
+        ClientCertificateSource::Pkcs12 { path, password } => {
+            let password = match password {
+                Some(source) => source
+                    .read()
+                    .map_err(|reason| field_error(entry, "client_certificate", reason))?,
+                None => mch_id.to_owned(),
+            };
+            cashier_adapters::ClientIdentity::from_pkcs12(&read(path)?, &password)
+                .map_err(|error| field_error(entry, "client_certificate", error.to_string()))
+        }
+        ClientCertificateSource::Pem { certificate, key } => Ok(
+            cashier_adapters::ClientIdentity::from_pem(&read(certificate)?, &read(key)?),
+        ),
+    }
 }
 
 #[derive(Deserialize)]
@@ -231,7 +287,12 @@ impl EngineConfig {
                     )?))
                 }
             };
+            let client_identity = match &entry.client_certificate {
+                None => None,
+                Some(source) => Some(load_identity(&name, &entry.mch_id, source)?),
+            };
             entries.push(EntryConfig {
+                client_identity,
                 appid: AppId::new(entry.appid)
                     .map_err(|error| field_error(&name, "appid", error.to_string()))?,
                 mch_id: MchId::new(entry.mch_id)

@@ -66,6 +66,57 @@ impl EngineRuntime {
     }
 }
 
+impl EngineRuntime {
+    /// Production: WeChat's API host, the system clock, and one rustls transport per merchant
+    /// carrying that merchant's client certificate from the configuration (checked here, at
+    /// start, so a bad certificate fails the start rather than the first refund).
+    pub fn production(config: &EngineConfig) -> Result<EngineRuntime, EngineError> {
+        let mut transports: HashMap<String, Arc<dyn Transport>> = HashMap::new();
+        for entry in &config.entries {
+            if transports.contains_key(entry.mch_id.as_str()) {
+                continue;
+            }
+            let transport =
+                cashier_adapters::ReqwestTransport::new(cashier_adapters::ReqwestTransportConfig {
+                    client_identity: config
+                        .entries
+                        .iter()
+                        .filter(|other| other.mch_id == entry.mch_id)
+                        .find_map(|other| other.client_identity.clone()),
+                    ..cashier_adapters::ReqwestTransportConfig::default()
+                })
+                .map_err(|error| {
+                    EngineError::InvalidInput(format!("entry {}: {error}", entry.name))
+                })?;
+            transports.insert(entry.mch_id.to_string(), Arc::new(transport));
+        }
+        let mut runtime = EngineRuntime::new(Arc::new(NoTransport), ApiBase::production());
+        runtime.transports = Box::new(move |entry| {
+            transports
+                .get(entry.mch_id.as_str())
+                .cloned()
+                .ok_or_else(|| format!("no transport for mch_id {}", entry.mch_id))
+        });
+        Ok(runtime)
+    }
+}
+
+/// A transport that sends nothing (the placeholder replaced by per-merchant transports).
+struct NoTransport;
+
+impl Transport for NoTransport {
+    fn send(
+        &self,
+        request: cashier_adapters::HttpRequest,
+    ) -> cashier_adapters::TransportFuture<'_> {
+        Box::pin(async move {
+            Err(cashier_adapters::TransportError::NotSent {
+                detail: format!("no transport configured for {}", request.url),
+            })
+        })
+    }
+}
+
 /// A new business order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewOrder {

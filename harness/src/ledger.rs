@@ -166,6 +166,8 @@ pub struct SimRefund {
     pub refund_account: String,
     /// `refund_recv_accout`.
     pub refund_recv_accout: String,
+    /// The `appid` the refund request was made with.
+    pub requested_appid: String,
 }
 
 /// Serialises a map as the list of its values in key order (JSON object keys must be strings,

@@ -680,3 +680,21 @@ async fn the_same_payer_on_the_same_entry_reuses_the_prepared_attempt() {
     assert_eq!(first.out_trade_no, again.out_trade_no);
     assert_eq!(world.simulator.ledger().orders.len(), 1);
 }
+
+#[tokio::test]
+async fn refund_uses_the_paying_attempts_appid_and_sign_type() {
+    let world = World::start(118);
+    // Paid through the mini program (appid wx1f1e2d3c4b5a6978, MD5) although the same merchant
+    // also has an official account entry (another appid, HMAC).
+    let (order_no, out_trade_no) = paid_order(&world, "mini_program", Some(PAYER_MINI), 800).await;
+    world.engine.refund(&order_no, 200, "退药").await.unwrap();
+    world.advance(30).await;
+    let ledger = world.simulator.ledger();
+    let refund = ledger.refunds.values().next().unwrap();
+    assert_eq!(refund.out_trade_no, out_trade_no);
+    assert_eq!(refund.requested_appid, "wx1f1e2d3c4b5a6978");
+    assert_eq!(
+        world.engine.query(&order_no).await.unwrap().state,
+        OrderState::PartiallyRefunded
+    );
+}

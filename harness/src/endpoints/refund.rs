@@ -131,6 +131,7 @@ pub(crate) fn handle(
             .unwrap_or("REFUND_SOURCE_UNSETTLED_FUNDS")
             .to_owned(),
         refund_recv_accout: "支付用户零钱".into(),
+        requested_appid: exchange.field("appid").unwrap_or("").to_owned(),
     };
     let reply = reply_of(&refund, &transaction_id, order.total_fee, order.cash_fee());
     state
