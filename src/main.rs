@@ -105,16 +105,23 @@ fn sign_input(input: Vec<std::ffi::OsString>) -> Result<SignInput, String> {
     Ok(SignInput::Xml(bytes))
 }
 
-fn run_sim(arguments: SimArguments) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+/// The multi-threaded tokio runtime the async subcommands run on.
+fn tokio_runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime,
+        Ok(runtime) => Some(runtime),
         Err(error) => {
             eprintln!("error: cannot start the runtime: {error}");
-            return ExitCode::from(2);
+            None
         }
+    }
+}
+
+fn run_sim(arguments: SimArguments) -> ExitCode {
+    let Some(runtime) = tokio_runtime() else {
+        return ExitCode::from(2);
     };
     runtime.block_on(async {
         match sim::start(&arguments).await {
@@ -139,15 +146,8 @@ fn run_sim(arguments: SimArguments) -> ExitCode {
 }
 
 fn run_demo(arguments: DemoArguments) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the runtime: {error}");
-            return ExitCode::from(2);
-        }
+    let Some(runtime) = tokio_runtime() else {
+        return ExitCode::from(2);
     };
     match runtime.block_on(demo::run(&arguments)) {
         Ok(report) => {

@@ -167,3 +167,125 @@ impl SimulatedWorld {
             .map_err(|error| error.to_string())
     }
 }
+
+/// The checks of a finished run: the engine agrees with WeChat's ledger (payments, refunds),
+/// at most one payment is kept per order, refunds never exceed payments (engine and WeChat),
+/// nothing is left pending or without a deadline, no refund went out twice, and every
+/// notification WeChat saw acknowledged was applied. Each check names its failures (none = OK).
+pub fn ledger_checks(
+    records: &[cashier_engine::model::OrderRecord],
+    simulator: &Simulator,
+) -> Vec<(String, Vec<String>)> {
+    use cashier_engine::model::{AttemptState, OrderState, RefundState};
+    let ledger = simulator.ledger();
+    let mut payments = Vec::new();
+    let mut refunds = Vec::new();
+    let mut invariants = Vec::new();
+    let mut acknowledged = Vec::new();
+    for record in records {
+        if let Err(violation) = cashier_engine::machine::check_invariants(record) {
+            invariants.push(violation);
+        }
+        if matches!(record.state, OrderState::Paying | OrderState::Created) {
+            invariants.push(format!("{} still {:?}", record.order_no, record.state));
+        }
+        for attempt in &record.attempts {
+            let engine_paid = matches!(attempt.state, AttemptState::Paid { .. });
+            let wechat_paid = ledger
+                .orders
+                .values()
+                .any(|order| order.key.out_trade_no == attempt.out_trade_no && order.is_paid());
+            if engine_paid != wechat_paid {
+                payments.push(format!(
+                    "{}: engine paid={engine_paid}, WeChat paid={wechat_paid}",
+                    attempt.out_trade_no
+                ));
+            }
+            if attempt.state.is_live() {
+                invariants.push(format!(
+                    "{} still {:?}",
+                    attempt.out_trade_no, attempt.state
+                ));
+            }
+        }
+        for refund in &record.refunds {
+            let at_wechat: Vec<_> = ledger
+                .refunds
+                .values()
+                .filter(|sim| sim.key.out_refund_no == refund.out_refund_no)
+                .collect();
+            if at_wechat.len() > 1 {
+                refunds.push(format!(
+                    "{} refunded {} times",
+                    refund.out_refund_no,
+                    at_wechat.len()
+                ));
+            }
+            let engine_done = matches!(refund.state, RefundState::Succeeded { .. });
+            let wechat_done = at_wechat
+                .first()
+                .is_some_and(|sim| sim.refund_status == "SUCCESS");
+            if engine_done != wechat_done {
+                refunds.push(format!(
+                    "{}: engine refunded={engine_done}, WeChat refunded={wechat_done}",
+                    refund.out_refund_no
+                ));
+            }
+        }
+    }
+    for order in ledger.orders.values().filter(|order| order.is_paid()) {
+        if !records.iter().any(|record| {
+            record
+                .paid_attempts()
+                .any(|attempt| attempt.out_trade_no == order.key.out_trade_no)
+        }) {
+            payments.push(format!(
+                "{}: paid at WeChat, unknown to the engine",
+                order.key.out_trade_no
+            ));
+        }
+    }
+    let over_refunded = ledger
+        .orders
+        .values()
+        .filter(|order| ledger.refunded_fen(order) > order.total_fee)
+        .map(|order| {
+            format!(
+                "{} refunded more than paid at WeChat",
+                order.key.out_trade_no
+            )
+        })
+        .collect();
+    for delivery in simulator
+        .delivery_log()
+        .iter()
+        .filter(|record| record.acknowledged && record.out_refund_no.is_none())
+    {
+        if !records.iter().any(|record| {
+            record
+                .paid_attempts()
+                .any(|attempt| attempt.out_trade_no == delivery.out_trade_no)
+        }) {
+            acknowledged.push(format!(
+                "acknowledged notification for {} not applied",
+                delivery.out_trade_no
+            ));
+        }
+    }
+    vec![
+        ("engine payments match WeChat's ledger".to_owned(), payments),
+        (
+            "engine refunds match WeChat's, none twice".to_owned(),
+            refunds,
+        ),
+        (
+            "one payment kept, refunds ≤ payments, none pending".to_owned(),
+            invariants,
+        ),
+        ("refunded ≤ paid at WeChat".to_owned(), over_refunded),
+        (
+            "every acknowledged notification applied".to_owned(),
+            acknowledged,
+        ),
+    ]
+}

@@ -18,7 +18,7 @@ use std::time::Duration;
 use cashier_adapters::{ApiBase, ClientIdentity, ReqwestTransport, ReqwestTransportConfig};
 use cashier_engine::clock::FnClock;
 use cashier_engine::config::EngineConfig;
-use cashier_engine::model::{AttemptState, ClientResult, RefundCause, RefundState};
+use cashier_engine::model::ClientResult;
 use cashier_engine::store::{SledStore, Store};
 use cashier_engine::{Engine, EngineRuntime, NewOrder, PaymentRequest};
 use cashier_harness::{HttpSink, SimConfig, SimOptions, Simulator};
@@ -284,118 +284,11 @@ async fn engine_killed_at_random_moments_recovers_without_losing_or_doubling_mon
 
     let store = SledStore::open(std::path::Path::new(&data_dir)).unwrap();
     let records = store.all_orders().unwrap();
-    let ledger = simulator.ledger();
     assert!(
         records.len() >= 10,
         "the children must have driven orders ({} found)",
         records.len()
     );
-    let mut problems = Vec::new();
-    for record in &records {
-        if let Err(violation) = cashier_engine::machine::check_invariants(record) {
-            problems.push(violation);
-        }
-        if !record.state.is_terminal()
-            && record.state != cashier_engine::model::OrderState::Paid
-            && record.state != cashier_engine::model::OrderState::PartiallyRefunded
-        {
-            problems.push(format!("{} still {:?}", record.order_no, record.state));
-        }
-        for attempt in &record.attempts {
-            let engine_paid = matches!(attempt.state, AttemptState::Paid { .. });
-            let wechat = ledger
-                .orders
-                .values()
-                .find(|order| order.key.out_trade_no == attempt.out_trade_no);
-            let wechat_paid = wechat.is_some_and(|order| order.is_paid());
-            if engine_paid != wechat_paid {
-                problems.push(format!(
-                    "{}: engine paid={engine_paid}, WeChat paid={wechat_paid}",
-                    attempt.out_trade_no
-                ));
-            }
-            if attempt.state.is_live() {
-                problems.push(format!(
-                    "{} still live: {:?}",
-                    attempt.out_trade_no, attempt.state
-                ));
-            }
-        }
-        for refund in &record.refunds {
-            let at_wechat: Vec<_> = ledger
-                .refunds
-                .values()
-                .filter(|sim| sim.key.out_refund_no == refund.out_refund_no)
-                .collect();
-            if at_wechat.len() > 1 {
-                problems.push(format!(
-                    "{} refunded {} times",
-                    refund.out_refund_no,
-                    at_wechat.len()
-                ));
-            }
-            let engine_done = matches!(refund.state, RefundState::Succeeded { .. });
-            let wechat_done = at_wechat
-                .first()
-                .is_some_and(|sim| sim.refund_status == "SUCCESS");
-            if engine_done != wechat_done {
-                problems.push(format!(
-                    "{}: engine refunded={engine_done}, WeChat refunded={wechat_done}",
-                    refund.out_refund_no
-                ));
-            }
-        }
-        // Several paid attempts are allowed only with automatic refunds of the extras.
-        let extra_paid = record.paid_attempts().count().saturating_sub(1);
-        let automatic = record
-            .refunds
-            .iter()
-            .filter(|refund| {
-                refund.cause
-                    != RefundCause::Requested {
-                        reason: "崩溃测试退款".into(),
-                    }
-            })
-            .count();
-        if extra_paid > automatic {
-            problems.push(format!("{} paid {} times", record.order_no, extra_paid + 1));
-        }
-    }
-    for order in ledger.orders.values() {
-        if ledger.refunded_fen(order) > order.total_fee {
-            problems.push(format!(
-                "{} refunded more than paid at WeChat",
-                order.key.out_trade_no
-            ));
-        }
-        if order.is_paid()
-            && !records
-                .iter()
-                .any(|record| record.attempt(&order.key.out_trade_no).is_some())
-        {
-            problems.push(format!(
-                "{} paid at WeChat but unknown to the engine",
-                order.key.out_trade_no
-            ));
-        }
-    }
-    for delivery in simulator
-        .delivery_log()
-        .iter()
-        .filter(|record| record.acknowledged && record.out_refund_no.is_none())
-    {
-        let applied = records.iter().any(|record| {
-            record
-                .paid_attempts()
-                .any(|attempt| attempt.out_trade_no == delivery.out_trade_no)
-        });
-        if !applied {
-            problems.push(format!(
-                "acknowledged notification for {} lost",
-                delivery.out_trade_no
-            ));
-        }
-    }
     let paid = records
         .iter()
         .filter(|record| record.paid_fen() > 0)
@@ -404,9 +297,17 @@ async fn engine_killed_at_random_moments_recovers_without_losing_or_doubling_mon
         "crash test: {} orders, {} paid, {} refunds, {} deliveries",
         records.len(),
         paid,
-        ledger.refunds.len(),
+        simulator.ledger().refunds.len(),
         simulator.delivery_log().len()
     );
+    let problems: Vec<String> = cashier::simulation::ledger_checks(&records, &simulator)
+        .into_iter()
+        .flat_map(|(check, failures)| {
+            failures
+                .into_iter()
+                .map(move |failure| format!("{check}: {failure}"))
+        })
+        .collect();
     assert!(
         problems.is_empty(),
         "{} problems:\n{}",

@@ -5,6 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod common;
+
+use common::attempt;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -21,40 +25,6 @@ const ATTEMPTS: [&str; 2] = [
     "00000000000000000000000000012",
 ];
 const REFUNDS: [&str; 3] = ["R1", "R2", "R3"];
-
-fn attempt(out_trade_no: &str, total_fen: u64) -> PaymentAttempt {
-    PaymentAttempt {
-        out_trade_no: out_trade_no.into(),
-        channel: ChannelContext {
-            entry: "official_account".into(),
-            appid: "wx1".into(),
-            mch_id: "1".into(),
-            sub_appid: None,
-            sub_mch_id: None,
-            sign_type: "MD5".into(),
-            trade_type: "JSAPI".into(),
-        },
-        request: AttemptRequest {
-            body: "x".into(),
-            total_fen,
-            client_ip: "127.0.0.1".into(),
-            notify_url: "http://127.0.0.1:9/n".into(),
-            openid: Some("o".into()),
-            sub_openid: None,
-            product_id: None,
-            h5_site: None,
-            time_start_s: 0,
-            time_expire_s: 1800,
-            attach: String::new(),
-        },
-        state: AttemptState::Sending,
-        created_ms: 0,
-        sends: 0,
-        queries: 0,
-        next_action_ms: None,
-        close_sends: 0,
-    }
-}
 
 fn failure_strategy() -> impl Strategy<Value = CallFailure> {
     prop_oneof![

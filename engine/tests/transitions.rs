@@ -5,45 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod common;
+
+use common::attempt;
+
 use std::path::PathBuf;
 
 use cashier_engine::machine::{self, step};
 use cashier_engine::model::*;
 use cashier_engine::order_number::OrderNumber;
-
-fn attempt(out_trade_no: &str, total_fen: u64) -> PaymentAttempt {
-    PaymentAttempt {
-        out_trade_no: out_trade_no.into(),
-        channel: ChannelContext {
-            entry: "official_account".into(),
-            appid: "wxd930ea5d5a258f4f".into(),
-            mch_id: "10000100".into(),
-            sub_appid: None,
-            sub_mch_id: None,
-            sign_type: "HMAC-SHA256".into(),
-            trade_type: "JSAPI".into(),
-        },
-        request: AttemptRequest {
-            body: "x".into(),
-            total_fen,
-            client_ip: "127.0.0.1".into(),
-            notify_url: "http://127.0.0.1:9/notify".into(),
-            openid: Some("o1".into()),
-            sub_openid: None,
-            product_id: None,
-            h5_site: None,
-            time_start_s: 0,
-            time_expire_s: 1800,
-            attach: String::new(),
-        },
-        state: AttemptState::Sending,
-        created_ms: 0,
-        sends: 0,
-        queries: 0,
-        next_action_ms: None,
-        close_sends: 0,
-    }
-}
 
 fn failure(word: &str) -> CallFailure {
     match word {

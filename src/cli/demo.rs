@@ -11,7 +11,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cashier_engine::model::{AttemptState, ClientResult, OrderRecord, OrderState, RefundState};
+use cashier_engine::model::{ClientResult, RefundState};
 use cashier_engine::{EngineError, NewOrder, PaymentRequest};
 use cashier_harness::FaultPlan;
 use rand_chacha::ChaCha8Rng;
@@ -390,126 +390,10 @@ pub async fn run(arguments: &DemoArguments) -> Result<DemoReport, String> {
             }
         }
     }
-    report.checks = checks(&world, &records);
+    report.checks = crate::simulation::ledger_checks(&records, &world.simulator);
     report.total_s = began.elapsed().as_secs_f64();
     world.engine.shutdown().await;
     Ok(report)
-}
-
-/// The invariant checks of the demo: the engine agrees with WeChat's ledger, money is never
-/// paid twice without an automatic refund, refunds never exceed payments, everything pending
-/// has a deadline, every acknowledged notification was applied.
-fn checks(world: &SimulatedWorld, records: &[OrderRecord]) -> Vec<(String, Vec<String>)> {
-    let ledger = world.simulator.ledger();
-    let mut agreement = Vec::new();
-    let mut refunds_agree = Vec::new();
-    let mut invariants = Vec::new();
-    let mut acknowledged = Vec::new();
-    let sim_order = |out_trade_no: &str| {
-        ledger
-            .orders
-            .values()
-            .find(|order| order.key.out_trade_no == out_trade_no)
-    };
-    for record in records {
-        if let Err(violation) = cashier_engine::machine::check_invariants(record) {
-            invariants.push(violation);
-        }
-        for attempt in &record.attempts {
-            let engine_paid = matches!(attempt.state, AttemptState::Paid { .. });
-            let wechat_paid = sim_order(&attempt.out_trade_no).is_some_and(|order| order.is_paid());
-            if engine_paid != wechat_paid {
-                agreement.push(format!(
-                    "{}: engine paid={engine_paid}, WeChat paid={wechat_paid}",
-                    attempt.out_trade_no
-                ));
-            }
-        }
-        for refund in &record.refunds {
-            let wechat = ledger
-                .refunds
-                .values()
-                .find(|sim| sim.key.out_refund_no == refund.out_refund_no);
-            let engine_done = matches!(refund.state, RefundState::Succeeded { .. });
-            let wechat_done = wechat.is_some_and(|sim| sim.refund_status == "SUCCESS");
-            if engine_done != wechat_done {
-                refunds_agree.push(format!(
-                    "{}: engine succeeded={engine_done}, WeChat succeeded={wechat_done}",
-                    refund.out_refund_no
-                ));
-            }
-        }
-        if record.state == OrderState::Paying || record.state == OrderState::Created {
-            invariants.push(format!(
-                "{} still {:?} after settling",
-                record.order_no, record.state
-            ));
-        }
-    }
-    for sim_order in ledger.orders.values().filter(|order| order.is_paid()) {
-        let known = records.iter().any(|record| {
-            record
-                .paid_attempts()
-                .any(|attempt| attempt.out_trade_no == sim_order.key.out_trade_no)
-        });
-        if !known {
-            agreement.push(format!(
-                "{}: paid at WeChat, unknown to the engine",
-                sim_order.key.out_trade_no
-            ));
-        }
-    }
-    for delivery in world
-        .simulator
-        .delivery_log()
-        .iter()
-        .filter(|record| record.acknowledged && record.out_refund_no.is_none())
-    {
-        let applied = records.iter().any(|record| {
-            record
-                .paid_attempts()
-                .any(|attempt| attempt.out_trade_no == delivery.out_trade_no)
-        });
-        if !applied {
-            acknowledged.push(format!(
-                "{} acknowledged but not paid in the engine",
-                delivery.out_trade_no
-            ));
-        }
-    }
-    let refunded_at_most_paid = ledger
-        .orders
-        .values()
-        .filter(|order| ledger.refunded_fen(order) > order.total_fee)
-        .map(|order| {
-            format!(
-                "{} refunded more than paid at WeChat",
-                order.key.out_trade_no
-            )
-        })
-        .collect();
-    vec![
-        (
-            "engine payments match WeChat's ledger".to_owned(),
-            agreement,
-        ),
-        (
-            "engine refunds match WeChat's ledger".to_owned(),
-            refunds_agree,
-        ),
-        (
-            "no double payment kept, refunds ≤ payments, deadlines set".to_owned(),
-            invariants,
-        ),
-        (
-            "refunded ≤ paid at WeChat".to_owned(),
-            refunded_at_most_paid,
-        ),
-        (
-            "every acknowledged notification applied".to_owned(),
-            acknowledged,
-        ),
-    ]
 }
 
 /// Formats the summary table.

@@ -52,12 +52,27 @@ struct Row {
     total_fen: u64,
 }
 
-fn order_row(order: &SimOrder) -> Row {
-    let settlement = order.settlement_total_fee().unwrap_or(order.total_fee);
-    let coupons: u64 = order.coupons.iter().map(|coupon| coupon.coupon_fee).sum();
-    let fee = i64::try_from(settlement).unwrap_or(0) * FEE_MILLIFEN_PER_FEN;
+/// What distinguishes a payment row from a refund row.
+struct RowMoney {
+    at_ms: i64,
+    trade_state: &'static str,
+    settlement_fen: u64,
+    coupon_fen: u64,
+    refund: Option<(String, String)>,
+    refund_fen: u64,
+    fee_millifen: i64,
+    total_fen: u64,
+}
+
+/// One line of the bill in the 27-column `ALL` layout.
+fn row(order: &SimOrder, money: RowMoney) -> Row {
+    let (refund_id, out_refund_no) = money
+        .refund
+        .clone()
+        .unwrap_or_else(|| ("0".into(), "0".into()));
+    let is_refund = money.refund.is_some();
     let fields = vec![
-        time::format_dashed(order.paid_ms.unwrap_or(0) / 1000),
+        time::format_dashed(money.at_ms / 1000),
         order.appid.clone(),
         order.key.scope.mch_id.clone(),
         if order.key.scope.sub_mch_id.is_empty() {
@@ -74,80 +89,73 @@ fn order_row(order: &SimOrder) -> Row {
             .or_else(|| order.sub_openid.clone())
             .unwrap_or_default(),
         order.trade_type.clone(),
-        "SUCCESS".into(),
+        money.trade_state.into(),
         order.bank_type.clone().unwrap_or_default(),
         "CNY".into(),
-        yuan(settlement),
-        yuan(coupons),
-        "0".into(),
-        "0".into(),
+        yuan(money.settlement_fen),
+        yuan(money.coupon_fen),
+        refund_id,
+        out_refund_no,
+        yuan(money.refund_fen),
         "0.00".into(),
-        "0.00".into(),
-        String::new(),
-        String::new(),
+        if is_refund {
+            "ORIGINAL".into()
+        } else {
+            String::new()
+        },
+        if is_refund {
+            "SUCCESS".into()
+        } else {
+            String::new()
+        },
         order.body.clone(),
         order.attach.clone().unwrap_or_default(),
-        fee_yuan(fee),
+        fee_yuan(money.fee_millifen),
         "0.60%".into(),
-        yuan(order.total_fee),
-        "0.00".into(),
+        yuan(money.total_fen),
+        yuan(money.refund_fen),
         String::new(),
     ];
     Row {
         fields,
-        settlement_fen: settlement,
-        refund_fen: 0,
-        fee_millifen: fee,
-        total_fen: order.total_fee,
+        settlement_fen: money.settlement_fen,
+        refund_fen: money.refund_fen,
+        fee_millifen: money.fee_millifen,
+        total_fen: money.total_fen,
     }
 }
 
-fn refund_row(order: &SimOrder, refund: &SimRefund) -> Row {
-    let fee = -(i64::try_from(refund.refund_fee).unwrap_or(0) * FEE_MILLIFEN_PER_FEN);
-    let fields = vec![
-        time::format_dashed(refund.success_ms.unwrap_or(0) / 1000),
-        order.appid.clone(),
-        order.key.scope.mch_id.clone(),
-        if order.key.scope.sub_mch_id.is_empty() {
-            "0".into()
-        } else {
-            order.key.scope.sub_mch_id.clone()
+fn order_row(order: &SimOrder) -> Row {
+    let settlement_fen = order.settlement_total_fee().unwrap_or(order.total_fee);
+    row(
+        order,
+        RowMoney {
+            at_ms: order.paid_ms.unwrap_or(0),
+            trade_state: "SUCCESS",
+            settlement_fen,
+            coupon_fen: order.coupons.iter().map(|coupon| coupon.coupon_fee).sum(),
+            refund: None,
+            refund_fen: 0,
+            fee_millifen: i64::try_from(settlement_fen).unwrap_or(0) * FEE_MILLIFEN_PER_FEN,
+            total_fen: order.total_fee,
         },
-        String::new(),
-        order.transaction_id.clone().unwrap_or_default(),
-        order.key.out_trade_no.clone(),
-        order
-            .openid
-            .clone()
-            .or_else(|| order.sub_openid.clone())
-            .unwrap_or_default(),
-        order.trade_type.clone(),
-        "REFUND".into(),
-        order.bank_type.clone().unwrap_or_default(),
-        "CNY".into(),
-        "0.00".into(),
-        "0.00".into(),
-        refund.refund_id.clone(),
-        refund.key.out_refund_no.clone(),
-        yuan(refund.refund_fee),
-        "0.00".into(),
-        "ORIGINAL".into(),
-        "SUCCESS".into(),
-        order.body.clone(),
-        order.attach.clone().unwrap_or_default(),
-        fee_yuan(fee),
-        "0.60%".into(),
-        "0.00".into(),
-        yuan(refund.refund_fee),
-        String::new(),
-    ];
-    Row {
-        fields,
-        settlement_fen: 0,
-        refund_fen: refund.refund_fee,
-        fee_millifen: fee,
-        total_fen: 0,
-    }
+    )
+}
+
+fn refund_row(order: &SimOrder, refund: &SimRefund) -> Row {
+    row(
+        order,
+        RowMoney {
+            at_ms: refund.success_ms.unwrap_or(0),
+            trade_state: "REFUND",
+            settlement_fen: 0,
+            coupon_fen: 0,
+            refund: Some((refund.refund_id.clone(), refund.key.out_refund_no.clone())),
+            refund_fen: refund.refund_fee,
+            fee_millifen: -(i64::try_from(refund.refund_fee).unwrap_or(0) * FEE_MILLIFEN_PER_FEN),
+            total_fen: 0,
+        },
+    )
 }
 
 pub(crate) fn handle(state: &mut SimState, exchange: &Exchange<'_>, now_ms: i64) -> SimResponse {
