@@ -39,6 +39,7 @@ pub enum KeyError {
 #[derive(Clone)]
 pub struct ApiKey {
     text: Zeroizing<String>,
+    suffix: Zeroizing<String>,
     hmac_prototype: Hmac<Sha256>,
     aes_key: Zeroizing<[u8; 32]>,
 }
@@ -72,8 +73,10 @@ impl ApiKey {
         let digest = Md5::digest(text.as_bytes());
         let mut aes_key = Zeroizing::new([0u8; 32]);
         crate::wechat::sign::write_lower_hex(&digest, &mut aes_key[..]);
+        let suffix = Zeroizing::new(format!("&key={}", text.as_str()));
         ApiKey {
             text,
+            suffix,
             hmac_prototype,
             aes_key,
         }
@@ -82,6 +85,11 @@ impl ApiKey {
     /// The key text. Only the signer and diagnostics read it.
     pub fn expose(&self) -> &str {
         &self.text
+    }
+
+    /// `&key=<key>`, the tail of every sign string, kept whole so signing feeds it at once.
+    pub(crate) fn sign_suffix(&self) -> &str {
+        &self.suffix
     }
 
     /// A fresh HMAC-SHA256 state keyed with this key.

@@ -110,17 +110,26 @@ pub fn report_ratio(label: &str, mut first: impl FnMut(), mut second: impl FnMut
     const BATCH: u32 = 20_000;
     let mut first_ns = Vec::new();
     let mut second_ns = Vec::new();
-    for _ in 0..25 {
-        let start = Instant::now();
-        for _ in 0..BATCH {
-            first();
-        }
-        first_ns.push(start.elapsed().as_nanos() as f64 / f64::from(BATCH));
+    // Rounds alternate which side runs first, so neither gains from running after the other.
+    for round in 0..40 {
+        let mut time_first = || {
+            let start = Instant::now();
+            for _ in 0..BATCH {
+                first();
+            }
+            start.elapsed().as_nanos() as f64 / f64::from(BATCH)
+        };
+        let first_sample = if round % 2 == 0 { time_first() } else { 0.0 };
         let start = Instant::now();
         for _ in 0..BATCH {
             second();
         }
         second_ns.push(start.elapsed().as_nanos() as f64 / f64::from(BATCH));
+        first_ns.push(if round % 2 == 0 {
+            first_sample
+        } else {
+            time_first()
+        });
     }
     let median = |values: &mut Vec<f64>| {
         values.sort_by(|a, b| a.total_cmp(b));

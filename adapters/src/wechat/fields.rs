@@ -3,7 +3,7 @@
 
 use crate::money::AmountFen;
 use crate::secret::ApiKey;
-use crate::wechat::sign::{is_signed_parameter, sign_pieces, SignType, Signature};
+use crate::wechat::sign::{sign_contiguous, sign_pieces, SignType, Signature};
 
 /// The parameters of one v2 message. Names are unique and kept in byte order; every field
 /// received is kept, known or not, because the signature covers all of them (§1.1).
@@ -59,6 +59,15 @@ impl Entry {
 
     fn value(&self) -> &str {
         self.text.get(self.name_len + 2..).unwrap_or("")
+    }
+
+    /// True when the field takes part in the signature (not `sign`, not empty), decided on
+    /// bytes: this runs once per field on every signature.
+    fn is_signed(&self) -> bool {
+        let bytes = self.text.as_bytes();
+        let empty_value = bytes.len() == self.name_len + 2;
+        let is_sign = self.name_len == 4 && bytes.get(1..5) == Some(b"sign".as_slice());
+        !empty_value && !is_sign
     }
 
     /// `name=value` for the first field of a sign string, `&name=value` for the others.
@@ -184,13 +193,51 @@ impl Fields {
         self.entries.is_empty()
     }
 
-    /// Signs every field except `sign` and empty ones: one hasher update per field.
+    /// Signs every field except `sign` and empty ones. For HMAC-SHA256 the canonical string of
+    /// a typical message is gathered into a stack buffer and hashed in one call: the hasher pays
+    /// a fixed cost per update, a large share of an HMAC-SHA256 that SHA-NI makes cheap. MD5,
+    /// several times slower per byte, gains nothing from the copy, so it streams one update per
+    /// field, as do messages longer than the buffer (measured in `benches/sign.rs`).
     pub fn sign(&self, sign_type: SignType, key: &ApiKey) -> Signature {
+        if sign_type == SignType::Md5 {
+            return self.sign_streamed(sign_type, key);
+        }
+        let mut buffer = [0u8; 1024];
+        let mut length = 0;
+        let mut first = true;
+        let suffix = key.sign_suffix().as_bytes();
+        let pieces = self.entries.iter().filter(|entry| entry.is_signed());
+        for entry in pieces.clone() {
+            let piece = entry.sign_piece(first).as_bytes();
+            first = false;
+            let Some(slot) = buffer.get_mut(length..length + piece.len()) else {
+                return self.sign_streamed(sign_type, key);
+            };
+            slot.copy_from_slice(piece);
+            length += piece.len();
+        }
+        // With no field at all the string is `key=KEY`, without the leading `&`.
+        let suffix = if first {
+            suffix.get(1..).unwrap_or_default()
+        } else {
+            suffix
+        };
+        match buffer.get_mut(length..length + suffix.len()) {
+            Some(slot) => {
+                slot.copy_from_slice(suffix);
+                length += suffix.len();
+                sign_contiguous(sign_type, key, buffer.get(..length).unwrap_or_default())
+            }
+            None => self.sign_streamed(sign_type, key),
+        }
+    }
+
+    fn sign_streamed(&self, sign_type: SignType, key: &ApiKey) -> Signature {
         let mut first = true;
         let pieces = self
             .entries
             .iter()
-            .filter(|entry| is_signed_parameter(entry.name(), entry.value()))
+            .filter(|entry| entry.is_signed())
             .map(|entry| {
                 let piece = entry.sign_piece(first);
                 first = false;
@@ -415,6 +462,31 @@ mod tests {
             vec![(0, "c0"), (1, "c1"), (10, "c10")]
         );
         assert_eq!(fields.nth_nth("coupon_id", 1, 0), Some("two-level"));
+    }
+
+    #[test]
+    fn long_messages_sign_like_short_ones() {
+        // Over the 1 KiB buffer the streamed path must give the same signature as sign_sorted.
+        let key = ApiKey::new_for_diagnostics("k");
+        let long: Fields = (0..60)
+            .map(|index| (format!("field{index:02}"), "v".repeat(30)))
+            .collect();
+        let pairs: Vec<(String, String)> = long
+            .iter()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect();
+        for sign_type in [SignType::Md5, SignType::HmacSha256] {
+            let expected = crate::wechat::sign::sign_sorted(
+                sign_type,
+                &key,
+                pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            );
+            assert_eq!(long.sign(sign_type, &key), expected);
+            assert_eq!(
+                Fields::new().sign(sign_type, &key),
+                crate::wechat::sign::sign_sorted(sign_type, &key, [])
+            );
+        }
     }
 
     #[test]

@@ -214,8 +214,12 @@ pub(crate) fn sign_pieces<'a>(
                 any = true;
                 hasher.update(piece.as_bytes());
             }
-            hasher.update(if any { "&key=" } else { "key=" });
-            hasher.update(key.expose().as_bytes());
+            let suffix = key.sign_suffix();
+            hasher.update(if any {
+                suffix
+            } else {
+                suffix.get(1..).unwrap_or_default()
+            });
             write_upper_hex(&hasher.finalize(), &mut signature.hex);
             signature.len = 32;
         }
@@ -225,8 +229,33 @@ pub(crate) fn sign_pieces<'a>(
                 any = true;
                 mac.update(piece.as_bytes());
             }
-            mac.update(if any { b"&key=" } else { b"key=" });
-            mac.update(key.expose().as_bytes());
+            let suffix = key.sign_suffix().as_bytes();
+            mac.update(if any {
+                suffix
+            } else {
+                suffix.get(1..).unwrap_or_default()
+            });
+            write_upper_hex(&mac.finalize().into_bytes(), &mut signature.hex);
+            signature.len = 64;
+        }
+    }
+    signature
+}
+
+/// Signs a complete canonical string (suffix `&key=KEY` included) given as one slice.
+pub(crate) fn sign_contiguous(sign_type: SignType, key: &ApiKey, canonical: &[u8]) -> Signature {
+    let mut signature = Signature {
+        hex: [0; 64],
+        len: 0,
+    };
+    match sign_type {
+        SignType::Md5 => {
+            write_upper_hex(&Md5::digest(canonical), &mut signature.hex);
+            signature.len = 32;
+        }
+        SignType::HmacSha256 => {
+            let mut mac = key.hmac();
+            mac.update(canonical);
             write_upper_hex(&mac.finalize().into_bytes(), &mut signature.hex);
             signature.len = 64;
         }
