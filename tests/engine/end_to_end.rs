@@ -71,18 +71,32 @@ use cashier_engine::model::{AttemptState, ClientResult, RefundCause};
 use cashier_engine::NotificationVerdict;
 use cashier_harness::{Fault, FaultPlan, FaultRule};
 
-async fn paid_order(
+/// Creates an order and starts its payment through `entry`.
+async fn started(
     world: &World,
+    amount: u64,
     entry: &str,
     openid: Option<&str>,
-    amount: u64,
-) -> (cashier_engine::order_number::OrderNumber, String) {
+) -> (
+    cashier_engine::model::OrderRecord,
+    cashier_engine::PaymentStart,
+) {
     let created = world.engine.create_order(order(amount)).await.unwrap();
     let start = world
         .engine
         .start_payment(&created.order_no, payer(entry, openid))
         .await
         .unwrap();
+    (created, start)
+}
+
+async fn paid_order(
+    world: &World,
+    entry: &str,
+    openid: Option<&str>,
+    amount: u64,
+) -> (cashier_engine::order_number::OrderNumber, String) {
+    let (created, start) = started(world, amount, entry, openid).await;
     world.pay(&start.out_trade_no);
     world.advance(1).await;
     (created.order_no, start.out_trade_no)
@@ -102,12 +116,7 @@ fn plan(target: &str, fault: Fault, next: u32) -> FaultPlan {
 #[tokio::test]
 async fn mini_program_flow_goes_through_the_web_view_bridge() {
     let world = World::start(101);
-    let created = world.engine.create_order(order(500)).await.unwrap();
-    let start = world
-        .engine
-        .start_payment(&created.order_no, payer("mini_program", Some(PAYER_MINI)))
-        .await
-        .unwrap();
+    let (created, start) = started(&world, 500, "mini_program", Some(PAYER_MINI)).await;
     let ClientPayment::MiniProgram { params, bridge_url } = start.client else {
         panic!("not a mini program payment")
     };
@@ -201,15 +210,7 @@ async fn service_provider_mini_program_pays_and_refunds_in_sp_mode() {
 #[tokio::test]
 async fn duplicate_notifications_times_eight_and_concurrent_are_applied_once() {
     let world = World::start(104);
-    let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world
-        .engine
-        .start_payment(
-            &created.order_no,
-            payer("official_account", Some(PAYER_OFFICIAL)),
-        )
-        .await
-        .unwrap();
+    let (created, start) = started(&world, 888, "official_account", Some(PAYER_OFFICIAL)).await;
     world.pay(&start.out_trade_no);
     let body = world.simulator.notifications()[0].body.clone().into_bytes();
     // Eight sequential deliveries of the same notification.
@@ -265,15 +266,7 @@ async fn lost_notifications_are_rescued_by_the_query_ladder() {
             1,
         ))
         .unwrap();
-    let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world
-        .engine
-        .start_payment(
-            &created.order_no,
-            payer("official_account", Some(PAYER_OFFICIAL)),
-        )
-        .await
-        .unwrap();
+    let (created, start) = started(&world, 888, "official_account", Some(PAYER_OFFICIAL)).await;
     world.pay(&start.out_trade_no);
     // The notification is an hour late; the engine's first ladder query (15 s) finds the payment.
     world.advance(16).await;
@@ -292,15 +285,7 @@ async fn reply_lost_on_unified_order_is_resolved_by_query_and_identical_reentry(
         .simulator
         .set_fault_plan(plan("unifiedorder", Fault::ReplyLost, 1))
         .unwrap();
-    let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world
-        .engine
-        .start_payment(
-            &created.order_no,
-            payer("official_account", Some(PAYER_OFFICIAL)),
-        )
-        .await
-        .unwrap();
+    let (created, start) = started(&world, 888, "official_account", Some(PAYER_OFFICIAL)).await;
     let record = world.engine.query(&created.order_no).await.unwrap();
     assert!(matches!(
         record.attempt(&start.out_trade_no).unwrap().state,
@@ -382,15 +367,7 @@ async fn forged_and_tampered_notifications_are_rejected_without_state_change() {
             ],
         })
         .unwrap();
-    let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world
-        .engine
-        .start_payment(
-            &created.order_no,
-            payer("official_account", Some(PAYER_OFFICIAL)),
-        )
-        .await
-        .unwrap();
+    let (created, start) = started(&world, 888, "official_account", Some(PAYER_OFFICIAL)).await;
     world.pay(&start.out_trade_no);
     world.advance(1).await;
     let record = world.engine.query(&created.order_no).await.unwrap();
@@ -441,12 +418,7 @@ async fn hmac_notifications_without_sign_type_verify_with_the_orders_sign_type()
 #[tokio::test]
 async fn expiry_closes_the_order_at_wechat_after_five_minutes() {
     let world = World::start(111);
-    let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world
-        .engine
-        .start_payment(&created.order_no, payer("native", None))
-        .await
-        .unwrap();
+    let (created, start) = started(&world, 888, "native", None).await;
     world.advance(1800 + 60).await;
     let record = world.engine.query(&created.order_no).await.unwrap();
     assert_eq!(record.state, OrderState::Closed, "{record:#?}");
@@ -462,15 +434,7 @@ async fn expiry_closes_the_order_at_wechat_after_five_minutes() {
 #[tokio::test]
 async fn closing_respects_five_minutes_and_a_payment_found_while_closing_wins() {
     let world = World::start(112);
-    let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world
-        .engine
-        .start_payment(
-            &created.order_no,
-            payer("official_account", Some(PAYER_OFFICIAL)),
-        )
-        .await
-        .unwrap();
+    let (created, start) = started(&world, 888, "official_account", Some(PAYER_OFFICIAL)).await;
     world.engine.close(&created.order_no).await.unwrap();
     assert_eq!(
         world.engine.metrics().closes_sent,
@@ -499,15 +463,7 @@ async fn closing_respects_five_minutes_and_a_payment_found_while_closing_wins() 
 #[tokio::test]
 async fn a_late_success_after_close_is_refunded_not_lost() {
     let world = World::start(113);
-    let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world
-        .engine
-        .start_payment(
-            &created.order_no,
-            payer("official_account", Some(PAYER_OFFICIAL)),
-        )
-        .await
-        .unwrap();
+    let (created, start) = started(&world, 888, "official_account", Some(PAYER_OFFICIAL)).await;
     world.advance(1800 + 60).await;
     assert_eq!(
         world.engine.query(&created.order_no).await.unwrap().state,
@@ -605,15 +561,7 @@ async fn client_ok_triggers_a_query_and_cancel_changes_nothing() {
             }],
         })
         .unwrap();
-    let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world
-        .engine
-        .start_payment(
-            &created.order_no,
-            payer("official_account", Some(PAYER_OFFICIAL)),
-        )
-        .await
-        .unwrap();
+    let (created, start) = started(&world, 888, "official_account", Some(PAYER_OFFICIAL)).await;
     let after_cancel = world
         .engine
         .report_client_result(&start.out_trade_no, ClientResult::Cancel)
