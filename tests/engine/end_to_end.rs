@@ -561,7 +561,7 @@ async fn client_ok_triggers_a_query_and_cancel_changes_nothing() {
             }],
         })
         .unwrap();
-    let (created, start) = started(&world, 888, "official_account", Some(PAYER_OFFICIAL)).await;
+    let (_, start) = started(&world, 888, "official_account", Some(PAYER_OFFICIAL)).await;
     let after_cancel = world
         .engine
         .report_client_result(&start.out_trade_no, ClientResult::Cancel)
