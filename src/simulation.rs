@@ -101,16 +101,18 @@ impl SimulatedWorld {
         let config = engine_config(&simulated)?;
         let simulator = Arc::new(Simulator::new(simulated, SimOptions::deterministic(seed)));
         simulator.set_fault_plan(faults)?;
-        SimulatedWorld::with_simulator(simulator, config, store, seed, arbiters)
+        SimulatedWorld::with_simulator(simulator, config, store, seed, arbiters, |_| {})
     }
 
-    /// Starts an engine on an existing simulator (a restart after a crash keeps WeChat's state).
+    /// Starts an engine on an existing simulator (a restart after a crash keeps WeChat's
+    /// state); `tune` adjusts the runtime (passivation, timers) before the start.
     pub fn with_simulator(
         simulator: Arc<Simulator>,
         config: EngineConfig,
         store: Arc<SledStore>,
         seed: u64,
         arbiters: usize,
+        tune: impl FnOnce(&mut EngineRuntime),
     ) -> Result<SimulatedWorld, String> {
         let clock_source = simulator.clone();
         let mut runtime = EngineRuntime::new(
@@ -121,6 +123,7 @@ impl SimulatedWorld {
         runtime.nonce_seed = Some(seed);
         runtime.background_tick = None;
         runtime.arbiters = arbiters.max(1);
+        tune(&mut runtime);
         let engine = Engine::start(config, store.clone() as Arc<dyn Store>, runtime)
             .map_err(|error| error.to_string())?;
         Ok(SimulatedWorld {

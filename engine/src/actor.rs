@@ -14,7 +14,7 @@ use crate::core::{Command, CommandReply, Core, EngineError};
 use crate::model::OrderRecord;
 use crate::order_number::OrderNumber;
 
-/// How long an idle actor lives before it passivates.
+/// How long an idle actor lives before it passivates, by default.
 pub const IDLE_PASSIVATION: Duration = Duration::from_secs(60);
 
 /// A command message.
@@ -31,14 +31,16 @@ pub(crate) struct OrderActor {
     order_no: OrderNumber,
     cached: Option<OrderRecord>,
     last_command: Instant,
+    idle_passivation: Duration,
 }
 
 impl Actor for OrderActor {
     type Context = Context<Self>;
 
     fn started(&mut self, context: &mut Self::Context) {
-        context.run_interval(IDLE_PASSIVATION / 4, |actor, context| {
-            if actor.last_command.elapsed() >= IDLE_PASSIVATION {
+        let idle = self.idle_passivation;
+        context.run_interval(idle / 4, move |actor, context| {
+            if actor.last_command.elapsed() >= idle {
                 context.stop();
             }
         });
@@ -72,16 +74,18 @@ impl Handler<Envelope> for OrderActor {
 pub(crate) struct Registry {
     shards: Vec<Mutex<HashMap<OrderNumber, Addr<OrderActor>>>>,
     arbiters: Vec<ArbiterHandle>,
+    idle_passivation: Duration,
 }
 
 impl Registry {
-    pub(crate) fn new(arbiters: Vec<ArbiterHandle>) -> Registry {
+    pub(crate) fn new(arbiters: Vec<ArbiterHandle>, idle_passivation: Duration) -> Registry {
         Registry {
             shards: arbiters
                 .iter()
                 .map(|_| Mutex::new(HashMap::new()))
                 .collect(),
             arbiters,
+            idle_passivation,
         }
     }
 
@@ -108,6 +112,7 @@ impl Registry {
             order_no: order_no.clone(),
             cached: None,
             last_command: Instant::now(),
+            idle_passivation: self.idle_passivation,
         };
         let address = OrderActor::start_in_arbiter(arbiter, move |_| actor);
         actors.insert(order_no.clone(), address.clone());

@@ -48,6 +48,9 @@ pub struct EngineRuntime {
     pub background_tick: Option<Duration>,
     /// Arbiters (threads) for order actors; one per core by default.
     pub arbiters: usize,
+    /// How long an order actor stays in memory without commands (60 s by default); the next
+    /// command for the order starts a new actor from the store.
+    pub idle_passivation: Duration,
 }
 
 impl EngineRuntime {
@@ -62,6 +65,7 @@ impl EngineRuntime {
             arbiters: std::thread::available_parallelism()
                 .map(usize::from)
                 .unwrap_or(2),
+            idle_passivation: crate::actor::IDLE_PASSIVATION,
         }
     }
 }
@@ -294,7 +298,7 @@ impl Engine {
                     clients,
                     metrics: Metrics::default(),
                 }),
-                registry: Arc::new(Registry::new(arbiters)),
+                registry: Arc::new(Registry::new(arbiters, runtime.idle_passivation)),
                 numbers,
                 nonces,
                 system: Mutex::new(Some(system)),

@@ -646,3 +646,57 @@ async fn refund_uses_the_paying_attempts_appid_and_sign_type() {
         OrderState::PartiallyRefunded
     );
 }
+
+#[tokio::test]
+async fn idle_actors_passivate_and_come_back_from_the_store() {
+    let simulator = std::sync::Arc::new(cashier_harness::Simulator::new(
+        cashier_harness::SimConfig::embedded_default().unwrap(),
+        cashier_harness::SimOptions::deterministic(119),
+    ));
+    let config = cashier::simulation::engine_config(simulator.config()).unwrap();
+    let store = std::sync::Arc::new(cashier_engine::store::SledStore::temporary().unwrap());
+    let world = cashier::simulation::SimulatedWorld::with_simulator(
+        simulator,
+        config,
+        store,
+        119,
+        2,
+        |runtime| {
+            runtime.idle_passivation = std::time::Duration::from_millis(200);
+        },
+    )
+    .unwrap();
+    let created = world.engine.create_order(order(300)).await.unwrap();
+    assert_eq!(world.engine.live_actors(), 1);
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(world.engine.live_actors(), 0, "the idle actor passivated");
+    // The next command starts a new actor, which loads the order from the store.
+    let start = world
+        .engine
+        .start_payment(&created.order_no, payer("native", None))
+        .await
+        .unwrap();
+    assert_eq!(world.engine.live_actors(), 1);
+    world.payer(&start.out_trade_no, "success").unwrap();
+    world.advance(1, 1).await.unwrap();
+    assert_eq!(
+        world.engine.query(&created.order_no).await.unwrap().state,
+        OrderState::Paid
+    );
+}
+
+#[tokio::test]
+async fn after_shutdown_commands_are_refused_and_notifications_get_fail() {
+    let world = World::start(120);
+    let created = world.engine.create_order(order(300)).await.unwrap();
+    world.engine.shutdown().await;
+    assert!(matches!(
+        world.engine.query(&created.order_no).await,
+        Err(cashier_engine::EngineError::ShuttingDown)
+    ));
+    let response = world
+        .engine
+        .handle_payment_notification(b"<xml><return_code>SUCCESS</return_code></xml>")
+        .await;
+    assert!(String::from_utf8_lossy(&response.ack).contains("FAIL"));
+}
