@@ -202,6 +202,27 @@ impl SimState {
         random_alphanumeric(&mut self.rng)
     }
 
+    /// The key that signs (and encrypts) what WeChat sends a merchant world: the sandbox key
+    /// in the sandbox, the merchant's key otherwise.
+    pub(crate) fn signing_key(
+        &self,
+        config: &SimConfig,
+        scope: &crate::ledger::Scope,
+    ) -> cashier_adapters::ApiKey {
+        let text = if scope.sandbox {
+            self.sandbox_keys
+                .get(&scope.mch_id)
+                .cloned()
+                .unwrap_or_default()
+        } else {
+            config
+                .merchant(&scope.mch_id)
+                .map(|merchant| merchant.key.clone())
+                .unwrap_or_default()
+        };
+        cashier_adapters::ApiKey::new_for_diagnostics(text)
+    }
+
     fn next_counter(&mut self) -> u64 {
         self.counter += 1;
         self.counter
@@ -232,7 +253,7 @@ impl SimState {
 
     /// Applies everything time does up to `now_ms`: unpaid orders close at expiry, refunds leave
     /// PROCESSING (and their notifications are queued at that moment).
-    pub(crate) fn process_time(&mut self, config: &SimConfig, options: &SimOptions, now_ms: i64) {
+    pub(crate) fn process_time(&mut self, config: &SimConfig, now_ms: i64) {
         while let Some((due_ms, key)) = self.expiries.first().cloned() {
             if due_ms > now_ms {
                 break;
@@ -250,17 +271,11 @@ impl SimState {
                 break;
             }
             self.refund_finishes.pop_first();
-            self.finish_refund(config, options, &key, due_ms);
+            self.finish_refund(config, &key, due_ms);
         }
     }
 
-    fn finish_refund(
-        &mut self,
-        config: &SimConfig,
-        _options: &SimOptions,
-        key: &RefundKey,
-        at_ms: i64,
-    ) {
+    fn finish_refund(&mut self, config: &SimConfig, key: &RefundKey, at_ms: i64) {
         let Some(refund) = self.ledger.refunds.get_mut(key) else {
             return;
         };
@@ -282,24 +297,9 @@ impl SimState {
         ) else {
             return;
         };
-        let Some(merchant) = config.merchant(&key.scope.mch_id) else {
-            return;
-        };
-        let key_text = if key.scope.sandbox {
-            self.sandbox_keys
-                .get(&key.scope.mch_id)
-                .cloned()
-                .unwrap_or_default()
-        } else {
-            merchant.key.clone()
-        };
+        let signing_key = self.signing_key(config, &key.scope);
         let nonce = self.nonce();
-        let body = notifications::refund_body(
-            &order,
-            &refund,
-            &nonce,
-            &cashier_adapters::ApiKey::new_for_diagnostics(key_text),
-        );
+        let body = notifications::refund_body(&order, &refund, &nonce, &signing_key);
         self.enqueue_notification(
             NotificationKind::Refund,
             order_key,
@@ -567,7 +567,7 @@ impl Simulator {
         };
         let mut state = self.lock();
         let now_ms = self.now_locked(&state);
-        state.process_time(&self.config, &self.options, now_ms);
+        state.process_time(&self.config, now_ms);
         let sandbox_keys = state.sandbox_keys.clone();
         let admitted = exchange::admit(
             &self.config,
@@ -637,8 +637,7 @@ impl Simulator {
             }
             _ => {}
         }
-        let response =
-            endpoints::dispatch(&mut state, &self.config, &self.options, &exchange, now_ms);
+        let response = endpoints::dispatch(&mut state, &self.config, &exchange, now_ms);
         match fault {
             Some(Fault::ReplyLost) => SimResponse::ReplyLost,
             Some(Fault::SlowReply { delay_ms }) => match response {
@@ -670,7 +669,7 @@ impl Simulator {
         }
         let mut state = self.lock();
         let now_ms = self.now_locked(&state);
-        state.process_time(&self.config, &self.options, now_ms);
+        state.process_time(&self.config, now_ms);
         let key = self.find_order(&state, command)?;
         let include_sign_type = self.options.notification_sign_type;
         let Some(order) = state.ledger.orders.get_mut(&key) else {
@@ -738,19 +737,7 @@ impl Simulator {
     }
 
     fn notification_key(&self, state: &SimState, order: &SimOrder) -> cashier_adapters::ApiKey {
-        let text = if order.key.scope.sandbox {
-            state
-                .sandbox_keys
-                .get(&order.key.scope.mch_id)
-                .cloned()
-                .unwrap_or_default()
-        } else {
-            self.config
-                .merchant(&order.key.scope.mch_id)
-                .map(|merchant| merchant.key.clone())
-                .unwrap_or_default()
-        };
-        cashier_adapters::ApiKey::new_for_diagnostics(text)
+        state.signing_key(&self.config, &order.key.scope)
     }
 
     fn find_order(&self, state: &SimState, command: &PayCommand) -> Result<OrderKey, ControlError> {
@@ -832,7 +819,7 @@ impl Simulator {
             let (now_ms, batch) = {
                 let mut state = self.lock();
                 let now_ms = self.now_locked(&state);
-                state.process_time(&self.config, &self.options, now_ms);
+                state.process_time(&self.config, now_ms);
                 (now_ms, state.outbox.take_due(now_ms))
             };
             if batch.is_empty() {

@@ -14,7 +14,7 @@ use cashier_adapters::Fields;
 
 use crate::config::SimConfig;
 use crate::exchange::{self, Exchange, Rejection};
-use crate::simulator::{SimOptions, SimResponse, SimState};
+use crate::simulator::{SimResponse, SimState};
 
 /// What an endpoint handler produced.
 pub(crate) enum Outcome {
@@ -28,7 +28,6 @@ pub(crate) enum Outcome {
 pub(crate) fn dispatch(
     state: &mut SimState,
     config: &SimConfig,
-    options: &SimOptions,
     exchange: &Exchange<'_>,
     now_ms: i64,
 ) -> SimResponse {
@@ -42,7 +41,6 @@ pub(crate) fn dispatch(
         "getsignkey" => Outcome::Raw(sign_key::handle(state, exchange)),
         _ => Outcome::Signed(Err(Rejection::protocol("unknown endpoint"))),
     };
-    let _ = options;
     match outcome {
         Outcome::Raw(response) => response,
         Outcome::Signed(Err(Rejection::Protocol(message))) => {
