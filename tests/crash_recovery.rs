@@ -1,6 +1,6 @@
 //! Crash recovery (issue #4): the engine runs in a child process on a sled directory, talking
 //! to the simulator (WeChat, in this parent process) over HTTP on loopback, and is killed with
-//! SIGKILL at seeded random moments under load, then restarted on the same directory. After a
+//! SIGKILL at seeded random moments under load (12 times), then restarted on the same directory. After a
 //! final run lets everything settle, every order must match the simulator's ledger, nothing may
 //! be paid or refunded twice, and no acknowledged notification may be lost.
 //!
@@ -208,6 +208,47 @@ fn crash_recovery_child() {
     runtime.block_on(child_main());
 }
 
+/// Counts the requests a kill left without an answer: attempts sent or about to be sent with
+/// no outcome recorded, refunds likewise. Each must be resolved by recovery.
+fn count_in_flight(data_dir: &str) -> usize {
+    use cashier_engine::model::{AttemptState, RefundState};
+    let Ok(store) = SledStore::open(std::path::Path::new(data_dir)) else {
+        return 0;
+    };
+    let in_flight = store
+        .all_orders()
+        .unwrap_or_default()
+        .iter()
+        .map(|record| {
+            let attempts = record
+                .attempts
+                .iter()
+                .filter(|attempt| {
+                    matches!(
+                        attempt.state,
+                        AttemptState::Sending | AttemptState::OutcomeUnknown
+                    )
+                })
+                .count();
+            let refunds = record
+                .refunds
+                .iter()
+                .filter(|refund| {
+                    matches!(
+                        refund.state,
+                        RefundState::Sending | RefundState::OutcomeUnknown
+                    )
+                })
+                .count();
+            attempts + refunds
+        })
+        .sum();
+    drop(store);
+    // The store's flusher thread releases the directory lock as it ends.
+    std::thread::sleep(Duration::from_millis(200));
+    in_flight
+}
+
 fn spawn_child(sim: &str, dir: &str, port: u16, seed: u64, drain: bool) -> Child {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
@@ -255,10 +296,11 @@ async fn engine_killed_at_random_moments_recovers_without_losing_or_doubling_mon
     let port = free_port();
     let sink = HttpSink::new().unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut caught_in_flight = 0;
 
-    for life in 0..8u64 {
+    for life in 0..12u64 {
         let mut child = spawn_child(&sim_url, &data_dir, port, seed.wrapping_add(life), false);
-        let life_ms = 300 + u64::from(rng.next_u32() % 900);
+        let life_ms = 250 + u64::from(rng.next_u32() % 600);
         let started = std::time::Instant::now();
         while started.elapsed() < Duration::from_millis(life_ms) {
             simulator.advance(3, &sink).await;
@@ -266,7 +308,13 @@ async fn engine_killed_at_random_moments_recovers_without_losing_or_doubling_mon
         }
         child.kill().unwrap();
         child.wait().unwrap();
+        caught_in_flight += count_in_flight(&data_dir);
     }
+    eprintln!("crash test: {caught_in_flight} requests were caught in flight by the kills");
+    assert!(
+        caught_in_flight > 0,
+        "the kills must interrupt some requests, or recovery is not exercised"
+    );
     // The last life: no new orders; recovery resumes everything while time runs out.
     let mut child = spawn_child(&sim_url, &data_dir, port, seed, true);
     tokio::time::sleep(Duration::from_millis(500)).await;
