@@ -37,7 +37,11 @@ fn every_rust_file_opens_with_a_module_comment() {
         .filter(|path| !std::fs::read_to_string(path).unwrap().starts_with("//!"))
         .map(|path| path.display().to_string())
         .collect();
-    assert!(missing.is_empty(), "files without a leading //! comment:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "files without a leading //! comment:\n{}",
+        missing.join("\n")
+    );
 }
 
 #[test]
@@ -49,9 +53,20 @@ fn every_endpoint_file_names_its_wechat_page() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        let header: String = text.lines().take_while(|line| line.starts_with("//!")).collect();
-        assert!(header.contains("https://pay.weixin.qq.com/"), "{} does not cite the WeChat page it implements", path.display());
-        assert!(header.contains("§"), "{} does not cite the reference section", path.display());
+        let header: String = text
+            .lines()
+            .take_while(|line| line.starts_with("//!"))
+            .collect();
+        assert!(
+            header.contains("https://pay.weixin.qq.com/"),
+            "{} does not cite the WeChat page it implements",
+            path.display()
+        );
+        assert!(
+            header.contains("§"),
+            "{} does not cite the reference section",
+            path.display()
+        );
     }
 }
 
@@ -62,7 +77,11 @@ fn no_todo_without_an_issue_number() {
     for path in workspace_files() {
         for (number, line) in std::fs::read_to_string(&path).unwrap().lines().enumerate() {
             if (line.contains(marker_todo) || line.contains(marker_fixme)) && !line.contains('#') {
-                panic!("{}:{}: a {marker_todo}/{marker_fixme} needs an issue number (#N)", path.display(), number + 1);
+                panic!(
+                    "{}:{}: a {marker_todo}/{marker_fixme} needs an issue number (#N)",
+                    path.display(),
+                    number + 1
+                );
             }
         }
     }
