@@ -9,7 +9,8 @@
 //! - [`wechat::notify`]: payment and refund notifications and their acknowledgements.
 //! - [`wechat::client_params`], [`wechat::bridge`]: what the H5 page, mini program or APP needs
 //!   to pay, and the mini program web-view bridge URL.
-//! - [`transport`], [`reqwest_transport`], [`wechat::client`]: moving bytes.
+//! - [`transport`], [`reqwest_transport`], [`failover`], [`wechat::client`]: moving bytes (with
+//!   failover to WeChat's backup domain when the primary cannot be reached).
 //!
 //! # Example: sign and verify
 //! ```
@@ -23,6 +24,7 @@
 //! assert_eq!(fields.verify(SignType::Md5, &key), Ok(SignType::Md5));
 //! ```
 
+pub mod failover;
 pub mod ids;
 pub mod money;
 pub mod reqwest_transport;
@@ -30,6 +32,7 @@ pub mod secret;
 pub mod transport;
 pub mod wechat;
 
+pub use failover::FailoverTransport;
 pub use ids::{
     AppId, IdError, MchId, Nonce, OpenId, OutRefundNo, OutTradeNo, PrepayId, RefundId,
     TransactionId,

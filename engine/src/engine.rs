@@ -71,9 +71,10 @@ impl EngineRuntime {
 }
 
 impl EngineRuntime {
-    /// Production: WeChat's API host, the system clock, and one rustls transport per merchant
-    /// carrying that merchant's client certificate from the configuration (checked here, at
-    /// start, so a bad certificate fails the start rather than the first refund).
+    /// Production: WeChat's API host (failing over to the backup domain when it cannot be
+    /// connected to), the system clock, and one rustls transport per merchant carrying that
+    /// merchant's client certificate from the configuration (checked here, at start, so a bad
+    /// certificate fails the start rather than the first refund).
     pub fn production(config: &EngineConfig) -> Result<EngineRuntime, EngineError> {
         let mut transports: HashMap<String, Arc<dyn Transport>> = HashMap::new();
         for entry in &config.entries {
@@ -92,6 +93,8 @@ impl EngineRuntime {
                 .map_err(|error| {
                     EngineError::InvalidInput(format!("entry {}: {error}", entry.name))
                 })?;
+            // Connection failures retry on WeChat's backup domain; nothing else fails over.
+            let transport = cashier_adapters::FailoverTransport::wechat(transport);
             transports.insert(entry.mch_id.to_string(), Arc::new(transport));
         }
         let mut runtime = EngineRuntime::new(Arc::new(NoTransport), ApiBase::production());
