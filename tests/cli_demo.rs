@@ -1,15 +1,16 @@
 //! The main job (`cashier demo`) runs on embedded defaults and its invariant checks pass, with
-//! faults off and heavy.
+//! faults off and heavy, and again on a reused data directory.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::process::Command;
 
-fn demo(faults: &str) -> String {
+fn demo(faults: &str, extra: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_cashier"))
         .args([
             "demo", "--orders", "120", "--seed", "5", "--faults", faults, "--quiet",
         ])
+        .args(extra)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -24,18 +25,28 @@ fn demo(faults: &str) -> String {
 #[test]
 fn demo_checks_pass_without_and_with_heavy_faults() {
     for faults in ["off", "heavy"] {
-        let report = demo(faults);
-        let checks: Vec<&str> = report
-            .lines()
-            .skip_while(|line| !line.starts_with("Invariant checks"))
-            .skip(1)
-            .take(5)
-            .collect();
-        assert_eq!(checks.len(), 5, "{report}");
-        assert!(
-            checks.iter().all(|line| line.trim_end().ends_with(" OK")),
-            "{report}"
-        );
+        let report = demo(faults, &[]);
+        assert!(all_checks_ok(&report), "{report}");
         assert!(report.contains("notification ack latency p50 / p99"));
+    }
+}
+
+fn all_checks_ok(report: &str) -> bool {
+    let checks: Vec<&str> = report
+        .lines()
+        .skip_while(|line| !line.starts_with("Invariant checks"))
+        .skip(1)
+        .take(5)
+        .collect();
+    checks.len() == 5 && checks.iter().all(|line| line.trim_end().ends_with(" OK"))
+}
+
+#[test]
+fn demo_runs_again_on_the_same_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("store").to_string_lossy().into_owned();
+    for _ in 0..2 {
+        let report = demo("default", &["--data-dir", &data_dir]);
+        assert!(all_checks_ok(&report), "{report}");
     }
 }

@@ -369,7 +369,17 @@ pub async fn run(arguments: &DemoArguments) -> Result<DemoReport, String> {
     };
     let stats = world.engine.flush_stats();
     report.flushes = (stats.flushes, stats.requests);
-    let records = world.engine.orders().map_err(|error| error.to_string())?;
+    // Only this run's orders: a reused --data-dir holds earlier runs' orders, which this run's
+    // simulator (a fresh WeChat) has never seen.
+    let this_run: std::collections::BTreeSet<_> =
+        planned.iter().map(|order| order.order_no.clone()).collect();
+    let records: Vec<_> = world
+        .engine
+        .orders()
+        .map_err(|error| error.to_string())?
+        .into_iter()
+        .filter(|record| this_run.contains(&record.order_no))
+        .collect();
     for record in &records {
         *report
             .states
