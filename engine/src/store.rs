@@ -138,6 +138,27 @@ fn event_key(order_no: &str, revision: u64) -> Vec<u8> {
     key
 }
 
+/// The lookup keys of a record: its attempts' `out_trade_no`, paid attempts' `transaction_id`
+/// and refunds' `out_refund_no`.
+fn index_keys(record: &OrderRecord) -> Vec<Vec<u8>> {
+    let key = |kind: IndexKind, value: &str| {
+        let mut key = kind.prefix().to_vec();
+        key.extend_from_slice(value.as_bytes());
+        key
+    };
+    let mut keys = Vec::with_capacity(record.attempts.len() * 2 + record.refunds.len());
+    for attempt in &record.attempts {
+        keys.push(key(IndexKind::OutTradeNo, &attempt.out_trade_no));
+        if let crate::model::AttemptState::Paid { transaction_id, .. } = &attempt.state {
+            keys.push(key(IndexKind::TransactionId, transaction_id));
+        }
+    }
+    for refund in &record.refunds {
+        keys.push(key(IndexKind::OutRefundNo, &refund.out_refund_no));
+    }
+    keys
+}
+
 type FlushRequest = tokio::sync::oneshot::Sender<Result<(), StoreError>>;
 
 /// The sled implementation.
@@ -250,22 +271,12 @@ impl Store for SledStore {
             Some(event) => Some(encode(event)?),
             None => None,
         };
-        let mut index_entries: Vec<Vec<u8>> = Vec::new();
-        for attempt in &record.attempts {
-            let mut key = IndexKind::OutTradeNo.prefix().to_vec();
-            key.extend_from_slice(attempt.out_trade_no.as_bytes());
-            index_entries.push(key);
-            if let crate::model::AttemptState::Paid { transaction_id, .. } = &attempt.state {
-                let mut key = IndexKind::TransactionId.prefix().to_vec();
-                key.extend_from_slice(transaction_id.as_bytes());
-                index_entries.push(key);
-            }
-        }
-        for refund in &record.refunds {
-            let mut key = IndexKind::OutRefundNo.prefix().to_vec();
-            key.extend_from_slice(refund.out_refund_no.as_bytes());
-            index_entries.push(key);
-        }
+        // Only keys the transition adds are written: the others are already in the index.
+        let known = previous.map(index_keys).unwrap_or_default();
+        let index_entries: Vec<Vec<u8>> = index_keys(record)
+            .into_iter()
+            .filter(|key| !known.contains(key))
+            .collect();
         let old_deadline = previous.and_then(|previous| previous.deadline_ms);
         let result: Result<(), TransactionError<()>> =
             (&self.orders, &self.index, &self.events, &self.deadlines).transaction(
