@@ -628,24 +628,66 @@ impl Core {
         Ok(unified)
     }
 
+    /// What every call about one attempt needs: the attempt, the merchant context and client it
+    /// was made with, and its number; or why the call cannot be made (a final failure).
+    fn attempt_call<'r>(
+        &self,
+        record: &'r OrderRecord,
+        out_trade_no: &str,
+    ) -> Result<(&'r PaymentAttempt, MerchantContext, &Client, OutTradeNo), CallFailure> {
+        let final_failure = |code: String| CallFailure::Final { code };
+        let attempt = record
+            .attempt(out_trade_no)
+            .ok_or_else(|| final_failure("no such attempt".into()))?;
+        let (merchant, client) = self
+            .route(&attempt.channel)
+            .map_err(|error| final_failure(error.to_string()))?;
+        let number = OutTradeNo::new(out_trade_no.to_owned())
+            .map_err(|error| final_failure(error.to_string()))?;
+        Ok((attempt, merchant, client, number))
+    }
+
+    /// What every call about one refund needs: the refund, the attempt it returns money of (whose
+    /// merchant context and client are used, exactly), and both numbers.
+    #[allow(clippy::type_complexity)]
+    fn refund_call<'r>(
+        &self,
+        record: &'r OrderRecord,
+        out_refund_no: &str,
+    ) -> Result<
+        (
+            &'r RefundRecord,
+            &'r PaymentAttempt,
+            MerchantContext,
+            &Client,
+            OutTradeNo,
+            OutRefundNo,
+        ),
+        CallFailure,
+    > {
+        let refund = record
+            .refund(out_refund_no)
+            .ok_or_else(|| CallFailure::Final {
+                code: "no such refund".into(),
+            })?;
+        let (attempt, merchant, client, out_trade_no) =
+            self.attempt_call(record, &refund.out_trade_no)?;
+        let number =
+            OutRefundNo::new(out_refund_no.to_owned()).map_err(|error| CallFailure::Final {
+                code: error.to_string(),
+            })?;
+        Ok((refund, attempt, merchant, client, out_trade_no, number))
+    }
+
     async fn send_unified_order(&self, record: &OrderRecord, out_trade_no: &str) -> PrepayOutcome {
-        let Some(attempt) = record.attempt(out_trade_no) else {
-            return PrepayOutcome::Failed(CallFailure::Final {
-                code: "no such attempt".into(),
-            });
+        let (attempt, merchant, client, _) = match self.attempt_call(record, out_trade_no) {
+            Ok(call) => call,
+            Err(failure) => return PrepayOutcome::Failed(failure),
         };
         if attempt.sends > 1 {
             bump(&self.metrics.retries);
         }
         bump(&self.metrics.unified_orders_sent);
-        let (merchant, client) = match self.route(&attempt.channel) {
-            Ok(route) => route,
-            Err(error) => {
-                return PrepayOutcome::Failed(CallFailure::Final {
-                    code: error.to_string(),
-                })
-            }
-        };
         let request = match self.unified_order_request(attempt) {
             Ok(request) => request,
             Err(reason) => return PrepayOutcome::Failed(CallFailure::Final { code: reason }),
@@ -663,34 +705,15 @@ impl Core {
     }
 
     async fn query_order(&self, record: &OrderRecord, out_trade_no: &str) -> QueryOutcome {
-        let Some(attempt) = record.attempt(out_trade_no) else {
-            return QueryOutcome::Failed(CallFailure::Final {
-                code: "no such attempt".into(),
-            });
+        let (_, merchant, client, number) = match self.attempt_call(record, out_trade_no) {
+            Ok(call) => call,
+            Err(failure) => return QueryOutcome::Failed(failure),
         };
         bump(&self.metrics.order_queries);
-        let (merchant, client) = match self.route(&attempt.channel) {
-            Ok(route) => route,
-            Err(error) => {
-                return QueryOutcome::Failed(CallFailure::Final {
-                    code: error.to_string(),
-                })
-            }
+        let request = OrderQueryRequest {
+            order: OrderRef::OutTradeNo(number),
         };
-        let Ok(number) = OutTradeNo::new(out_trade_no.to_owned()) else {
-            return QueryOutcome::Failed(CallFailure::Final {
-                code: "invalid out_trade_no".into(),
-            });
-        };
-        match client
-            .call(
-                &merchant,
-                &OrderQueryRequest {
-                    order: OrderRef::OutTradeNo(number),
-                },
-            )
-            .await
-        {
+        match client.call(&merchant, &request).await {
             Ok(reply) => match reply.trade_state {
                 TradeState::Success | TradeState::Refund => {
                     let transaction_id = reply
@@ -721,25 +744,11 @@ impl Core {
     }
 
     async fn close_order(&self, record: &OrderRecord, out_trade_no: &str) -> CloseOutcome {
-        let Some(attempt) = record.attempt(out_trade_no) else {
-            return CloseOutcome::Failed(CallFailure::Final {
-                code: "no such attempt".into(),
-            });
+        let (_, merchant, client, number) = match self.attempt_call(record, out_trade_no) {
+            Ok(call) => call,
+            Err(failure) => return CloseOutcome::Failed(failure),
         };
         bump(&self.metrics.closes_sent);
-        let (merchant, client) = match self.route(&attempt.channel) {
-            Ok(route) => route,
-            Err(error) => {
-                return CloseOutcome::Failed(CallFailure::Final {
-                    code: error.to_string(),
-                })
-            }
-        };
-        let Ok(number) = OutTradeNo::new(out_trade_no.to_owned()) else {
-            return CloseOutcome::Failed(CallFailure::Final {
-                code: "invalid out_trade_no".into(),
-            });
-        };
         match client
             .call(
                 &merchant,
@@ -763,42 +772,21 @@ impl Core {
     }
 
     async fn send_refund(&self, record: &OrderRecord, out_refund_no: &str) -> RefundOutcome {
-        let Some(refund) = record.refund(out_refund_no) else {
-            return RefundOutcome::Failed(CallFailure::Final {
-                code: "no such refund".into(),
-            });
-        };
-        let Some(attempt) = record.attempt(&refund.out_trade_no) else {
-            return RefundOutcome::Failed(CallFailure::Final {
-                code: "no such attempt".into(),
-            });
-        };
+        // The refund goes out with exactly the paying attempt's appid, mch_id, sub ids and sign
+        // type: the seed system's refund bug was to use whichever entry was at hand.
+        let (refund, attempt, merchant, client, out_trade_no, number) =
+            match self.refund_call(record, out_refund_no) {
+                Ok(call) => call,
+                Err(failure) => return RefundOutcome::Failed(failure),
+            };
         if refund.sends > 1 {
             bump(&self.metrics.retries);
         }
         bump(&self.metrics.refunds_sent);
-        // The refund goes out with exactly the paying attempt's appid, mch_id, sub ids and sign
-        // type: the seed system's refund bug was to use whichever entry was at hand.
-        let (merchant, client) = match self.route(&attempt.channel) {
-            Ok(route) => route,
-            Err(error) => {
-                return RefundOutcome::Failed(CallFailure::Final {
-                    code: error.to_string(),
-                })
-            }
-        };
         let refund_notify_url = self
             .config
             .entry(&attempt.channel.entry)
             .and_then(|entry| entry.refund_notify_url.clone());
-        let (Ok(out_trade_no), Ok(number)) = (
-            OutTradeNo::new(attempt.out_trade_no.clone()),
-            OutRefundNo::new(out_refund_no.to_owned()),
-        ) else {
-            return RefundOutcome::Failed(CallFailure::Final {
-                code: "invalid numbers".into(),
-            });
-        };
         let reason = match &refund.cause {
             RefundCause::Requested { reason } => reason.clone(),
             RefundCause::DuplicatePayment => "重复支付退款".into(),
@@ -822,30 +810,11 @@ impl Core {
     }
 
     async fn query_refund(&self, record: &OrderRecord, out_refund_no: &str) -> RefundStatusReport {
-        let Some(refund) = record.refund(out_refund_no) else {
-            return RefundStatusReport::Failed(CallFailure::Final {
-                code: "no such refund".into(),
-            });
-        };
-        let Some(attempt) = record.attempt(&refund.out_trade_no) else {
-            return RefundStatusReport::Failed(CallFailure::Final {
-                code: "no such attempt".into(),
-            });
+        let (_, _, merchant, client, _, number) = match self.refund_call(record, out_refund_no) {
+            Ok(call) => call,
+            Err(failure) => return RefundStatusReport::Failed(failure),
         };
         bump(&self.metrics.refund_queries);
-        let (merchant, client) = match self.route(&attempt.channel) {
-            Ok(route) => route,
-            Err(error) => {
-                return RefundStatusReport::Failed(CallFailure::Final {
-                    code: error.to_string(),
-                })
-            }
-        };
-        let Ok(number) = OutRefundNo::new(out_refund_no.to_owned()) else {
-            return RefundStatusReport::Failed(CallFailure::Final {
-                code: "invalid out_refund_no".into(),
-            });
-        };
         let request = RefundQueryRequest {
             refund: RefundRef::OutRefundNo(number),
             offset: None,
