@@ -23,17 +23,26 @@ fn payer(entry: &str, openid: Option<&str>) -> PaymentRequest {
     }
 }
 
+/// The payer most tests use: the official account's JSAPI payer.
+fn official_payer() -> PaymentRequest {
+    payer("official_account", Some(PAYER_OFFICIAL))
+}
+
+/// Starts a payment attempt of an existing order.
+async fn start_attempt(
+    world: &cashier::simulation::SimulatedWorld,
+    order_no: &cashier_engine::order_number::OrderNumber,
+    request: PaymentRequest,
+) -> Result<cashier_engine::PaymentStart, cashier_engine::EngineError> {
+    world.engine.start_payment(order_no, request).await
+}
+
 #[tokio::test]
 async fn official_account_flow_pays_by_notification_and_refunds_with_the_paying_appid() {
     let world = World::start(100);
     let created = world.engine.create_order(order(888)).await.unwrap();
     assert_eq!(created.state, OrderState::Created);
-    let start = world
-        .engine
-        .start_payment(
-            &created.order_no,
-            payer("official_account", Some(PAYER_OFFICIAL)),
-        )
+    let start = start_attempt(&world, &created.order_no, official_payer())
         .await
         .unwrap();
     assert!(matches!(start.client, ClientPayment::Jsapi(_)));
@@ -82,9 +91,7 @@ async fn started(
     cashier_engine::PaymentStart,
 ) {
     let created = world.engine.create_order(order(amount)).await.unwrap();
-    let start = world
-        .engine
-        .start_payment(&created.order_no, payer(entry, openid))
+    let start = start_attempt(world, &created.order_no, payer(entry, openid))
         .await
         .unwrap();
     (created, start)
@@ -148,9 +155,7 @@ async fn app_native_and_h5_entries_produce_their_client_parameters_and_get_paid(
         ("h5", None, "041"),
     ] {
         let created = world.engine.create_order(order(100)).await.unwrap();
-        let start = world
-            .engine
-            .start_payment(&created.order_no, payer(entry, openid))
+        let start = start_attempt(&world, &created.order_no, payer(entry, openid))
             .await
             .unwrap();
         assert_eq!(start.out_trade_no.get(0..3), Some(prefix));
@@ -334,13 +339,7 @@ async fn systemerror_on_unified_order_is_retried_with_identical_parameters() {
         .set_fault_plan(plan("unifiedorder", Fault::SystemError, 2))
         .unwrap();
     let created = world.engine.create_order(order(888)).await.unwrap();
-    let start = world
-        .engine
-        .start_payment(
-            &created.order_no,
-            payer("official_account", Some(PAYER_OFFICIAL)),
-        )
-        .await;
+    let start = start_attempt(&world, &created.order_no, official_payer()).await;
     assert!(start.is_ok(), "{start:?}");
     assert_eq!(world.engine.metrics().unified_orders_sent, 3);
 }
@@ -515,19 +514,16 @@ async fn a_second_successful_attempt_is_refunded_automatically() {
     let world = World::start(114);
     let created = world.engine.create_order(order(500)).await.unwrap();
     // The payer opens the official account page, then switches to the mini program.
-    let first = world
-        .engine
-        .start_payment(
-            &created.order_no,
-            payer("official_account", Some(PAYER_OFFICIAL)),
-        )
+    let first = start_attempt(&world, &created.order_no, official_payer())
         .await
         .unwrap();
-    let second = world
-        .engine
-        .start_payment(&created.order_no, payer("mini_program", Some(PAYER_MINI)))
-        .await
-        .unwrap();
+    let second = start_attempt(
+        &world,
+        &created.order_no,
+        payer("mini_program", Some(PAYER_MINI)),
+    )
+    .await
+    .unwrap();
     assert_ne!(first.out_trade_no, second.out_trade_no);
     world.pay(&first.out_trade_no);
     world.pay(&second.out_trade_no);
@@ -609,20 +605,10 @@ async fn creating_an_order_again_is_idempotent_and_conflicts_are_named() {
 async fn the_same_payer_on_the_same_entry_reuses_the_prepared_attempt() {
     let world = World::start(117);
     let created = world.engine.create_order(order(100)).await.unwrap();
-    let first = world
-        .engine
-        .start_payment(
-            &created.order_no,
-            payer("official_account", Some(PAYER_OFFICIAL)),
-        )
+    let first = start_attempt(&world, &created.order_no, official_payer())
         .await
         .unwrap();
-    let again = world
-        .engine
-        .start_payment(
-            &created.order_no,
-            payer("official_account", Some(PAYER_OFFICIAL)),
-        )
+    let again = start_attempt(&world, &created.order_no, official_payer())
         .await
         .unwrap();
     assert_eq!(first.out_trade_no, again.out_trade_no);
@@ -671,9 +657,7 @@ async fn idle_actors_passivate_and_come_back_from_the_store() {
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     assert_eq!(world.engine.live_actors(), 0, "the idle actor passivated");
     // The next command starts a new actor, which loads the order from the store.
-    let start = world
-        .engine
-        .start_payment(&created.order_no, payer("native", None))
+    let start = start_attempt(&world, &created.order_no, payer("native", None))
         .await
         .unwrap();
     assert_eq!(world.engine.live_actors(), 1);
