@@ -160,11 +160,9 @@ fn signed_xml(
     xml::write(&fields).unwrap_or_default()
 }
 
-/// The payment notification fields of a paid order (§4), unsigned.
-pub fn payment_fields(order: &SimOrder, nonce: &str, is_subscribe: bool) -> Fields {
-    let mut fields = Fields::with_capacity(32);
-    fields.insert("return_code", "SUCCESS");
-    fields.insert("return_msg", "OK");
+/// The merchant identity both notifications carry, in WeChat's field order: the order's
+/// appid and mch_id, sub_mch_id and sub_appid in service-provider mode, then the nonce.
+fn insert_identity(fields: &mut Fields, order: &SimOrder, nonce: &str) {
     fields.insert("appid", &order.appid);
     fields.insert("mch_id", &order.key.scope.mch_id);
     if !order.key.scope.sub_mch_id.is_empty() {
@@ -172,6 +170,14 @@ pub fn payment_fields(order: &SimOrder, nonce: &str, is_subscribe: bool) -> Fiel
     }
     fields.insert_optional("sub_appid", order.sub_appid.as_deref());
     fields.insert("nonce_str", nonce);
+}
+
+/// The payment notification fields of a paid order (§4), unsigned.
+pub fn payment_fields(order: &SimOrder, nonce: &str, is_subscribe: bool) -> Fields {
+    let mut fields = Fields::with_capacity(32);
+    fields.insert("return_code", "SUCCESS");
+    fields.insert("return_msg", "OK");
+    insert_identity(&mut fields, order, nonce);
     fields.insert("result_code", "SUCCESS");
     fields.insert_optional("openid", order.openid.as_deref());
     fields.insert("is_subscribe", if is_subscribe { "Y" } else { "N" });
@@ -283,13 +289,7 @@ pub fn refund_body(order: &SimOrder, refund: &SimRefund, nonce: &str, key: &ApiK
     let plaintext = xml::write_with_root("root", inner.iter()).unwrap_or_default();
     let mut outer = Fields::with_capacity(8);
     outer.insert("return_code", "SUCCESS");
-    outer.insert("appid", &order.appid);
-    outer.insert("mch_id", &order.key.scope.mch_id);
-    if !order.key.scope.sub_mch_id.is_empty() {
-        outer.insert("sub_mch_id", &order.key.scope.sub_mch_id);
-    }
-    outer.insert_optional("sub_appid", order.sub_appid.as_deref());
-    outer.insert("nonce_str", nonce);
+    insert_identity(&mut outer, order, nonce);
     outer.insert("req_info", encrypt_req_info(plaintext.as_bytes(), key));
     xml::write(&outer).unwrap_or_default()
 }
