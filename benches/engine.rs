@@ -13,6 +13,9 @@ use cashier::engine::order_number::OrderNumber;
 use cashier::engine::store::{SledStore, Store};
 use criterion::{criterion_group, criterion_main, Criterion};
 
+#[path = "../engine/tests/common/mod.rs"]
+mod common;
+
 fn paying_record() -> OrderRecord {
     let record = machine::new_order(
         OrderNumber::parse("00007251127100000010000000001").unwrap(),
@@ -23,37 +26,13 @@ fn paying_record() -> OrderRecord {
         0,
         1_800_000,
     );
-    let attempt = PaymentAttempt {
-        out_trade_no: "01107251127100000010000000001".into(),
-        channel: ChannelContext {
-            entry: "official_account".into(),
-            appid: "wxd930ea5d5a258f4f".into(),
-            mch_id: "10000100".into(),
-            sub_appid: None,
-            sub_mch_id: None,
-            sign_type: "HMAC-SHA256".into(),
-            trade_type: "JSAPI".into(),
-        },
-        request: AttemptRequest {
-            body: "仁心医院-门诊缴费".into(),
-            total_fen: 888,
-            client_ip: "123.12.12.123".into(),
-            notify_url: "https://pay.example.com/notify".into(),
-            openid: Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".into()),
-            sub_openid: None,
-            product_id: None,
-            h5_site: None,
-            time_start_s: 0,
-            time_expire_s: 1800,
-            attach: "00007251127100000010000000001".into(),
-        },
-        state: AttemptState::Sending,
-        created_ms: 0,
-        sends: 0,
-        queries: 0,
-        next_action_ms: None,
-        close_sends: 0,
-    };
+    // The engine tests' attempt builder, with the realistic request a hospital page sends.
+    let mut attempt = common::attempt("01107251127100000010000000001", 888);
+    attempt.request.body = "仁心医院-门诊缴费".into();
+    attempt.request.client_ip = "123.12.12.123".into();
+    attempt.request.notify_url = "https://pay.example.com/notify".into();
+    attempt.request.openid = Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".into());
+    attempt.request.attach = "00007251127100000010000000001".into();
     let started = step(
         &record,
         &Event::StartPayment {
