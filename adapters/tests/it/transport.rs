@@ -55,6 +55,18 @@ async fn serve_once(status: u16, body: Vec<u8>) -> (String, tokio::task::JoinHan
     (format!("http://{address}"), handle)
 }
 
+/// A minimal order query aimed at `address`, for tests about the connection, not the reply.
+fn orderquery_to(address: std::net::SocketAddr) -> HttpRequest {
+    HttpRequest {
+        method: "POST",
+        url: format!("http://{address}/pay/orderquery"),
+        path: "/pay/orderquery".into(),
+        headers: vec![],
+        body: b"<xml/>".to_vec(),
+        needs_client_certificate: false,
+    }
+}
+
 fn transport(timeout_ms: u64) -> ReqwestTransport {
     ReqwestTransport::new(ReqwestTransportConfig {
         timeout_ms,
@@ -103,14 +115,7 @@ async fn section_3_slow_reply_times_out_as_unknown_outcome() {
         tokio::time::sleep(Duration::from_secs(5)).await;
         drop(socket);
     });
-    let request = HttpRequest {
-        method: "POST",
-        url: format!("http://{address}/pay/orderquery"),
-        path: "/pay/orderquery".into(),
-        headers: vec![],
-        body: b"<xml/>".to_vec(),
-        needs_client_certificate: false,
-    };
+    let request = orderquery_to(address);
     let error = transport(200).send(request).await.unwrap_err();
     assert_eq!(error, TransportError::Timeout { timeout_ms: 200 });
     assert!(error.outcome_unknown());
@@ -121,14 +126,7 @@ async fn refused_connection_and_missing_certificate_are_typed() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     drop(listener);
-    let mut request = HttpRequest {
-        method: "POST",
-        url: format!("http://{address}/pay/orderquery"),
-        path: "/pay/orderquery".into(),
-        headers: vec![],
-        body: b"<xml/>".to_vec(),
-        needs_client_certificate: false,
-    };
+    let mut request = orderquery_to(address);
     let error = transport(2_000).send(request.clone()).await.unwrap_err();
     assert!(matches!(error, TransportError::Connect { .. }), "{error:?}");
     request.needs_client_certificate = true;
