@@ -506,7 +506,7 @@ impl Engine {
         })
     }
 
-    async fn order_of(&self, index: IndexKind, key: &str) -> Result<OrderNumber, EngineError> {
+    fn order_of(&self, index: IndexKind, key: &str) -> Result<OrderNumber, EngineError> {
         self.inner
             .core
             .store
@@ -521,7 +521,7 @@ impl Engine {
         out_trade_no: &str,
         result: ClientResult,
     ) -> Result<OrderRecord, EngineError> {
-        let order_no = self.order_of(IndexKind::OutTradeNo, out_trade_no).await?;
+        let order_no = self.order_of(IndexKind::OutTradeNo, out_trade_no)?;
         let event = Event::ClientReported {
             out_trade_no: out_trade_no.to_owned(),
             result,
@@ -576,57 +576,59 @@ impl Engine {
     /// context and amount, applies it, and returns the exact acknowledgement bytes once the
     /// state is durable. Invalid sign, unknown order or conflicting content: FAIL, no change.
     pub async fn handle_payment_notification(&self, body: &[u8]) -> NotificationResponse {
-        let metrics = &self.inner.core.metrics;
-        let notification = match UnverifiedPaymentNotification::parse(body) {
-            Ok(notification) => notification,
-            Err(error) => {
-                bump(&metrics.payment_notifications_rejected);
-                return NotificationResponse::rejected(error.to_string());
+        match self.route_payment_notification(body) {
+            Ok((order_no, command)) => self.deliver(&order_no, command).await,
+            Err(reason) => {
+                bump(&self.inner.core.metrics.payment_notifications_rejected);
+                NotificationResponse::rejected(reason)
             }
-        };
-        let Some(out_trade_no) = notification.out_trade_no().map(str::to_owned) else {
-            bump(&metrics.payment_notifications_rejected);
-            return NotificationResponse::rejected("no out_trade_no".into());
-        };
-        let order_no = match self.order_of(IndexKind::OutTradeNo, &out_trade_no).await {
-            Ok(order_no) => order_no,
-            Err(error) => {
-                bump(&metrics.payment_notifications_rejected);
-                return NotificationResponse::rejected(error.to_string());
-            }
-        };
-        self.deliver(
-            &order_no,
-            Command::PaymentNotification(Box::new(notification)),
-        )
-        .await
+        }
     }
 
     /// Handles a refund notification body: decrypts `req_info` with the merchant's key, applies
     /// it, and returns the acknowledgement once durable.
     pub async fn handle_refund_notification(&self, body: &[u8]) -> NotificationResponse {
-        let metrics = &self.inner.core.metrics;
-        let outer = match UnverifiedRefundNotification::parse(body) {
-            Ok(outer) => outer,
-            Err(error) => {
-                bump(&metrics.refund_notifications_rejected);
-                return NotificationResponse::rejected(error.to_string());
+        match self.route_refund_notification(body) {
+            Ok((order_no, command)) => self.deliver(&order_no, command).await,
+            Err(reason) => {
+                bump(&self.inner.core.metrics.refund_notifications_rejected);
+                NotificationResponse::rejected(reason)
             }
-        };
+        }
+    }
+
+    /// Parses a payment notification far enough to find its order; the order's actor verifies
+    /// the sign against the channel context the payment was made with.
+    fn route_payment_notification(&self, body: &[u8]) -> Result<(OrderNumber, Command), String> {
+        let notification =
+            UnverifiedPaymentNotification::parse(body).map_err(|error| error.to_string())?;
+        let out_trade_no = notification
+            .out_trade_no()
+            .ok_or_else(|| "no out_trade_no".to_owned())?;
+        let order_no = self
+            .order_of(IndexKind::OutTradeNo, out_trade_no)
+            .map_err(|error| error.to_string())?;
+        Ok((
+            order_no,
+            Command::PaymentNotification(Box::new(notification)),
+        ))
+    }
+
+    /// Decrypts a refund notification with the key of the merchant it names (the AES key is
+    /// derived from that key, so decrypting is the authentication) and finds its order.
+    fn route_refund_notification(&self, body: &[u8]) -> Result<(OrderNumber, Command), String> {
+        let outer = UnverifiedRefundNotification::parse(body).map_err(|error| error.to_string())?;
         let config = &self.inner.core.config;
-        let mch_id = outer.mch_id().unwrap_or("").to_owned();
-        let appid = outer.appid().unwrap_or("").to_owned();
+        let mch_id = outer.mch_id().unwrap_or("");
+        let appid = outer.appid().unwrap_or("");
         let entry = config
             .entries
             .iter()
             .find(|entry| entry.mch_id.as_str() == mch_id && entry.appid.as_str() == appid)
-            .or_else(|| config.entry_for_mch_id(&mch_id));
-        let Some(entry) = entry else {
-            bump(&metrics.refund_notifications_rejected);
-            return NotificationResponse::rejected(format!("unknown mch_id {mch_id}"));
-        };
+            .or_else(|| config.entry_for_mch_id(mch_id))
+            .ok_or_else(|| format!("unknown mch_id {mch_id}"))?;
         let merchant = MerchantContext {
-            appid: AppId::new(appid.clone()).unwrap_or_else(|_| entry.appid.clone()),
+            appid: AppId::new(appid).unwrap_or_else(|_| entry.appid.clone()),
             mch_id: entry.mch_id.clone(),
             sub_appid: outer
                 .fields()
@@ -636,25 +638,13 @@ impl Engine {
             sign_type: entry.sign_type,
             key: entry.key.clone(),
         };
-        let decrypted = match outer.decrypt(&merchant) {
-            Ok(decrypted) => decrypted,
-            Err(error) => {
-                bump(&metrics.refund_notifications_rejected);
-                return NotificationResponse::rejected(error.to_string());
-            }
-        };
-        let order_no = match self
+        let decrypted = outer
+            .decrypt(&merchant)
+            .map_err(|error| error.to_string())?;
+        let order_no = self
             .order_of(IndexKind::OutRefundNo, decrypted.out_refund_no.as_str())
-            .await
-        {
-            Ok(order_no) => order_no,
-            Err(error) => {
-                bump(&metrics.refund_notifications_rejected);
-                return NotificationResponse::rejected(error.to_string());
-            }
-        };
-        self.deliver(&order_no, Command::RefundNotification(Box::new(decrypted)))
-            .await
+            .map_err(|error| error.to_string())?;
+        Ok((order_no, Command::RefundNotification(Box::new(decrypted))))
     }
 
     async fn deliver(&self, order_no: &OrderNumber, command: Command) -> NotificationResponse {
