@@ -3,32 +3,42 @@
 //! the simulator's notifications are delivered straight into the engine's handlers (timing each
 //! acknowledgement).
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use cashier_adapters::ApiBase;
+use cashier_adapters::{ApiBase, ApiKey, MchId, OutTradeNo};
 use cashier_engine::clock::FnClock;
 use cashier_engine::config::EngineConfig;
+use cashier_engine::keys::{MerchantKeys, StaticKeys};
+use cashier_engine::model::{AttemptState, OrderRecord, OrderState, RefundState};
 use cashier_engine::store::{SledStore, Store};
 use cashier_engine::{Engine, EngineError, EngineRuntime};
 use cashier_harness::{
-    FaultPlan, NotificationSink, PayCommand, SimConfig, SimOptions, SimTransport, Simulator,
+    FaultPlan, Ledger, NotificationSink, PayCommand, SimConfig, SimOptions, SimTransport, Simulator,
 };
 
 /// The engine configuration for the simulator's default world
-/// (`fixtures/engine/simulated-world.json`). Its API keys are read from
-/// `CASHIER_SIM_KEY_<mch_id>`, which this function sets from the simulator's configuration, as
-/// a host's deployment would set them from its secret store.
+/// (`fixtures/engine/simulated-world.json`), with the simulated merchants' API keys handed in
+/// directly through a key provider, as a host's vault client would.
 pub fn engine_config(simulated: &SimConfig) -> Result<EngineConfig, String> {
+    EngineConfig::from_json_with_keys(
+        include_str!("../fixtures/engine/simulated-world.json"),
+        Arc::new(simulated_keys(simulated)?),
+    )
+    .map_err(|error| error.to_string())
+}
+
+/// The simulated merchants' keys as a key provider.
+pub fn simulated_keys(simulated: &SimConfig) -> Result<StaticKeys, String> {
+    let keys = StaticKeys::new();
     for merchant in &simulated.merchants {
-        std::env::set_var(
-            format!("CASHIER_SIM_KEY_{}", merchant.mch_id),
-            &merchant.key,
-        );
+        let mch_id = MchId::new(merchant.mch_id.clone()).map_err(|error| error.to_string())?;
+        let key = ApiKey::new(merchant.key.clone()).map_err(|error| error.to_string())?;
+        keys.set(mch_id, MerchantKeys::single(key));
     }
-    EngineConfig::from_json(include_str!("../fixtures/engine/simulated-world.json"))
-        .map_err(|error| error.to_string())
+    Ok(keys)
 }
 
 /// Delivers notifications into the engine and records how long each acknowledgement took.
@@ -142,25 +152,38 @@ impl SimulatedWorld {
     }
 
     /// Moves virtual time in steps of at most `step_s`, delivering notifications into the
-    /// engine and running its deadlines after each step.
+    /// engine and running its deadlines after each step, each time until every WeChat call
+    /// the engine started has had its answer applied.
     pub async fn advance(&self, seconds: i64, step_s: i64) -> Result<(), EngineError> {
         let mut remaining = seconds;
         while remaining > 0 {
             let step = remaining.min(step_s.max(1));
             self.simulator.advance(step, &self.sink).await;
+            self.settle().await;
             self.engine.run_due().await?;
+            self.settle().await;
             remaining -= step;
         }
         self.simulator.deliver_due(&self.sink).await;
+        self.settle().await;
         self.engine.run_due().await?;
+        self.settle().await;
         Ok(())
     }
 
+    /// Waits until every effect the engine started has settled (a simulated WeChat answers at
+    /// once, so this is short; a minute is the bound for a stuck run).
+    pub async fn settle(&self) {
+        if !self.engine.settle(std::time::Duration::from_secs(60)).await {
+            eprintln!("warning: engine effects still in flight after a minute");
+        }
+    }
+
     /// The payer pays (`success`), fails or cancels an attempt at WeChat.
-    pub fn payer(&self, out_trade_no: &str, outcome: &str) -> Result<(), String> {
+    pub fn payer(&self, out_trade_no: &OutTradeNo, outcome: &str) -> Result<(), String> {
         self.simulator
             .pay(&PayCommand {
-                out_trade_no: Some(out_trade_no.to_owned()),
+                out_trade_no: Some(out_trade_no.to_string()),
                 prepay_id: None,
                 outcome: outcome.to_owned(),
                 bank_type: None,
@@ -174,81 +197,137 @@ impl SimulatedWorld {
 /// The checks of a finished run: the engine agrees with WeChat's ledger (payments, refunds),
 /// at most one payment is kept per order, refunds never exceed payments (engine and WeChat),
 /// nothing is left pending or without a deadline, no refund went out twice, and every
-/// notification WeChat saw acknowledged was applied. Each check names its failures (none = OK).
-pub fn ledger_checks(
-    records: &[cashier_engine::model::OrderRecord],
-    simulator: &Simulator,
-) -> Vec<(String, Vec<String>)> {
-    use cashier_engine::model::{AttemptState, OrderState, RefundState};
+/// notification (payment and refund) WeChat saw acknowledged was applied. Each check names its
+/// failures (none = OK).
+pub fn ledger_checks(records: &[OrderRecord], simulator: &Simulator) -> Vec<(String, Vec<String>)> {
     let ledger = simulator.ledger();
-    let mut payments = Vec::new();
-    let mut refunds = Vec::new();
-    let mut invariants = Vec::new();
-    let mut acknowledged = Vec::new();
+    vec![
+        (
+            "engine payments match WeChat's ledger".to_owned(),
+            payment_mismatches(records, &ledger),
+        ),
+        (
+            "engine refunds match WeChat's, none twice".to_owned(),
+            refund_mismatches(records, &ledger),
+        ),
+        (
+            "one payment kept, refunds ≤ payments, none pending".to_owned(),
+            invariant_violations(records),
+        ),
+        (
+            "refunded ≤ paid at WeChat".to_owned(),
+            over_refunded(&ledger),
+        ),
+        (
+            "every acknowledged notification applied".to_owned(),
+            unapplied_acknowledged(records, simulator, &ledger),
+        ),
+    ]
+}
+
+fn invariant_violations(records: &[OrderRecord]) -> Vec<String> {
+    let mut violations = Vec::new();
     for record in records {
         if let Err(violation) = cashier_engine::machine::check_invariants(record) {
-            invariants.push(violation);
+            violations.push(violation);
         }
         if matches!(record.state, OrderState::Paying | OrderState::Created) {
-            invariants.push(format!("{} still {:?}", record.order_no, record.state));
+            violations.push(format!("{} still {:?}", record.order_no, record.state));
         }
-        for attempt in &record.attempts {
-            let engine_paid = matches!(attempt.state, AttemptState::Paid { .. });
-            let wechat_paid = ledger
-                .orders
-                .values()
-                .any(|order| order.key.out_trade_no == attempt.out_trade_no && order.is_paid());
-            if engine_paid != wechat_paid {
-                payments.push(format!(
-                    "{}: engine paid={engine_paid}, WeChat paid={wechat_paid}",
-                    attempt.out_trade_no
-                ));
-            }
-            if attempt.state.is_live() {
-                invariants.push(format!(
-                    "{} still {:?}",
-                    attempt.out_trade_no, attempt.state
-                ));
-            }
+        for attempt in record
+            .attempts
+            .iter()
+            .filter(|attempt| attempt.state.is_live())
+        {
+            violations.push(format!(
+                "{} still {}",
+                attempt.out_trade_no,
+                attempt.state.name()
+            ));
         }
-        for refund in &record.refunds {
-            let at_wechat: Vec<_> = ledger
-                .refunds
-                .values()
-                .filter(|sim| sim.key.out_refund_no == refund.out_refund_no)
-                .collect();
-            if at_wechat.len() > 1 {
-                refunds.push(format!(
-                    "{} refunded {} times",
-                    refund.out_refund_no,
-                    at_wechat.len()
-                ));
-            }
-            let engine_done = matches!(refund.state, RefundState::Succeeded { .. });
-            let wechat_done = at_wechat
-                .first()
-                .is_some_and(|sim| sim.refund_status == "SUCCESS");
-            if engine_done != wechat_done {
-                refunds.push(format!(
-                    "{}: engine refunded={engine_done}, WeChat refunded={wechat_done}",
-                    refund.out_refund_no
-                ));
-            }
-        }
-    }
-    for order in ledger.orders.values().filter(|order| order.is_paid()) {
-        if !records.iter().any(|record| {
-            record
-                .paid_attempts()
-                .any(|attempt| attempt.out_trade_no == order.key.out_trade_no)
-        }) {
-            payments.push(format!(
-                "{}: paid at WeChat, unknown to the engine",
-                order.key.out_trade_no
+        for refund in record
+            .refunds
+            .iter()
+            .filter(|refund| !refund.state.is_final())
+        {
+            violations.push(format!(
+                "{} still {}",
+                refund.out_refund_no,
+                refund.state.name()
             ));
         }
     }
-    let over_refunded = ledger
+    violations
+}
+
+fn payment_mismatches(records: &[OrderRecord], ledger: &Ledger) -> Vec<String> {
+    let paid_at_wechat: HashSet<&str> = ledger
+        .orders
+        .values()
+        .filter(|order| order.is_paid())
+        .map(|order| order.key.out_trade_no.as_str())
+        .collect();
+    let mut mismatches = Vec::new();
+    let mut paid_in_engine = HashSet::new();
+    for attempt in records.iter().flat_map(|record| record.attempts.iter()) {
+        let engine_paid = matches!(attempt.state, AttemptState::Paid { .. });
+        let wechat_paid = paid_at_wechat.contains(attempt.out_trade_no.as_str());
+        if engine_paid {
+            paid_in_engine.insert(attempt.out_trade_no.as_str());
+        }
+        if engine_paid != wechat_paid {
+            mismatches.push(format!(
+                "{}: engine paid={engine_paid}, WeChat paid={wechat_paid}",
+                attempt.out_trade_no
+            ));
+        }
+    }
+    for out_trade_no in paid_at_wechat.difference(&paid_in_engine) {
+        if !records.iter().any(|record| {
+            record
+                .attempts
+                .iter()
+                .any(|attempt| attempt.out_trade_no.as_str() == *out_trade_no)
+        }) {
+            mismatches.push(format!(
+                "{out_trade_no}: paid at WeChat, unknown to the engine"
+            ));
+        }
+    }
+    mismatches
+}
+
+fn refund_mismatches(records: &[OrderRecord], ledger: &Ledger) -> Vec<String> {
+    let mut mismatches = Vec::new();
+    for refund in records.iter().flat_map(|record| record.refunds.iter()) {
+        let at_wechat: Vec<_> = ledger
+            .refunds
+            .values()
+            .filter(|sim| sim.key.out_refund_no == refund.out_refund_no.as_str())
+            .collect();
+        if at_wechat.len() > 1 {
+            mismatches.push(format!(
+                "{} refunded {} times",
+                refund.out_refund_no,
+                at_wechat.len()
+            ));
+        }
+        let engine_done = matches!(refund.state, RefundState::Succeeded { .. });
+        let wechat_done = at_wechat
+            .first()
+            .is_some_and(|sim| sim.refund_status == "SUCCESS");
+        if engine_done != wechat_done {
+            mismatches.push(format!(
+                "{}: engine refunded={engine_done}, WeChat refunded={wechat_done}",
+                refund.out_refund_no
+            ));
+        }
+    }
+    mismatches
+}
+
+fn over_refunded(ledger: &Ledger) -> Vec<String> {
+    ledger
         .orders
         .values()
         .filter(|order| ledger.refunded_fen(order) > order.total_fee)
@@ -258,37 +337,57 @@ pub fn ledger_checks(
                 order.key.out_trade_no
             )
         })
-        .collect();
+        .collect()
+}
+
+/// The engine state an acknowledged refund notification must have left, from WeChat's final
+/// status of that refund.
+fn refund_applied(refund: &cashier_engine::model::RefundRecord, wechat_status: &str) -> bool {
+    match wechat_status {
+        "SUCCESS" => matches!(refund.state, RefundState::Succeeded { .. }),
+        "CHANGE" => refund.state == RefundState::Abnormal,
+        "REFUNDCLOSE" => refund.state == RefundState::Closed,
+        _ => true,
+    }
+}
+
+fn unapplied_acknowledged(
+    records: &[OrderRecord],
+    simulator: &Simulator,
+    ledger: &Ledger,
+) -> Vec<String> {
+    let mut unapplied = Vec::new();
     for delivery in simulator
         .delivery_log()
         .iter()
-        .filter(|record| record.acknowledged && record.out_refund_no.is_none())
+        .filter(|record| record.acknowledged)
     {
-        if !records.iter().any(|record| {
-            record
-                .paid_attempts()
-                .any(|attempt| attempt.out_trade_no == delivery.out_trade_no)
-        }) {
-            acknowledged.push(format!(
-                "acknowledged notification for {} not applied",
-                delivery.out_trade_no
-            ));
+        let applied = match &delivery.out_refund_no {
+            None => records.iter().any(|record| {
+                record
+                    .paid_attempts()
+                    .any(|attempt| attempt.out_trade_no.as_str() == delivery.out_trade_no)
+            }),
+            Some(out_refund_no) => {
+                let status = ledger
+                    .refunds
+                    .values()
+                    .find(|sim| &sim.key.out_refund_no == out_refund_no)
+                    .map_or("", |sim| sim.refund_status.as_str());
+                records
+                    .iter()
+                    .flat_map(|record| record.refunds.iter())
+                    .find(|refund| refund.out_refund_no.as_str() == out_refund_no)
+                    .is_some_and(|refund| refund_applied(refund, status))
+            }
+        };
+        if !applied {
+            let what = delivery
+                .out_refund_no
+                .as_deref()
+                .unwrap_or(&delivery.out_trade_no);
+            unapplied.push(format!("acknowledged notification for {what} not applied"));
         }
     }
-    vec![
-        ("engine payments match WeChat's ledger".to_owned(), payments),
-        (
-            "engine refunds match WeChat's, none twice".to_owned(),
-            refunds,
-        ),
-        (
-            "one payment kept, refunds ≤ payments, none pending".to_owned(),
-            invariants,
-        ),
-        ("refunded ≤ paid at WeChat".to_owned(), over_refunded),
-        (
-            "every acknowledged notification applied".to_owned(),
-            acknowledged,
-        ),
-    ]
+    unapplied
 }

@@ -1,21 +1,37 @@
 //! The actor shell: one actix actor per live order, addressed through a registry sharded
-//! across arbiters (one per core). An actor handles one command at a time, awaits included
-//! (`AtomicResponse`), caches the record the store holds, and stops itself when idle; a command
-//! for an order without an actor starts one, which loads the record from the store (the store
-//! is the truth, style-anchors L14).
+//! across arbiters (one per core). An actor handles one command at a time, its durable commit
+//! included (`AtomicResponse`), and replies as soon as the transition is durable; the
+//! transition's effects (WeChat calls) then run as separate tasks whose outcomes come back to
+//! the actor as commands. So an acknowledgement never waits for WeChat, and a notification
+//! never waits behind another command's WeChat call. The actor caches the record the store
+//! holds, publishes its progress (record and effects in flight) for callers that wait, and
+//! stops itself when idle with nothing in flight; a command for an order without an actor
+//! starts one, which loads the record from the store (the store is the truth, style-anchors
+//! L14).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use tokio::sync::watch;
 
-use crate::core::{Command, CommandReply, Core, EngineError};
-use crate::model::OrderRecord;
+use crate::error::EngineError;
+use crate::model::{Effect, OrderRecord};
 use crate::order_number::OrderNumber;
+use crate::shell::{Command, CommandReply, Shell};
 
 /// How long an idle actor lives before it passivates, by default.
 pub const IDLE_PASSIVATION: Duration = Duration::from_secs(60);
+
+/// An order's progress as its actor last published it.
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    /// The record after the last transition (None before the first command finished).
+    pub record: Option<OrderRecord>,
+    /// Effects running now.
+    pub effects_in_flight: usize,
+}
 
 /// A command message.
 pub(crate) struct Envelope(pub(crate) Command);
@@ -26,10 +42,12 @@ impl Message for Envelope {
 
 /// The order actor.
 pub(crate) struct OrderActor {
-    core: Arc<Core>,
+    shell: Arc<Shell>,
     registry: Arc<Registry>,
     order_no: OrderNumber,
     cached: Option<OrderRecord>,
+    effects_in_flight: usize,
+    progress: watch::Sender<Progress>,
     last_command: Instant,
     idle_passivation: Duration,
 }
@@ -40,7 +58,7 @@ impl Actor for OrderActor {
     fn started(&mut self, context: &mut Self::Context) {
         let idle = self.idle_passivation;
         context.run_interval(idle / 4, move |actor, context| {
-            if actor.last_command.elapsed() >= idle {
+            if actor.effects_in_flight == 0 && actor.last_command.elapsed() >= idle {
                 context.stop();
             }
         });
@@ -51,19 +69,57 @@ impl Actor for OrderActor {
     }
 }
 
+impl OrderActor {
+    /// Runs an effect as its own task; its outcome comes back as a command. The global count
+    /// drops only once the outcome has been applied (its own effects counted first), so
+    /// "nothing in flight" means the whole chain has settled.
+    fn spawn_effect(&mut self, effect: Effect, record: OrderRecord, address: Addr<OrderActor>) {
+        self.effects_in_flight += 1;
+        let shell = self.shell.clone();
+        shell
+            .effects_in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        actix_rt::spawn(async move {
+            let outcome = shell.run_effect(&record, &effect).await;
+            // Undelivered (the actor stopped): the watchdog deadline recovers the effect.
+            let _ = address.send(Envelope(Command::Outcome(outcome))).await;
+            shell.effect_finished();
+        });
+    }
+
+    fn publish(&self) {
+        self.progress.send_replace(Progress {
+            record: self.cached.clone(),
+            effects_in_flight: self.effects_in_flight,
+        });
+    }
+}
+
 impl Handler<Envelope> for OrderActor {
     type Result = AtomicResponse<Self, Result<CommandReply, EngineError>>;
 
     fn handle(&mut self, envelope: Envelope, _context: &mut Self::Context) -> Self::Result {
         self.last_command = Instant::now();
-        let core = self.core.clone();
+        let is_outcome = matches!(envelope.0, Command::Outcome(_));
+        let shell = self.shell.clone();
         let order_no = self.order_no.clone();
         let cached = self.cached.clone();
-        let work = async move { core.execute(&order_no, cached, envelope.0).await };
+        let work = async move { shell.execute(&order_no, cached, envelope.0).await };
         AtomicResponse::new(Box::pin(actix::fut::wrap_future::<_, Self>(work).map(
-            |result, actor, _context| {
+            move |result, actor, context| {
+                if is_outcome {
+                    actor.effects_in_flight = actor.effects_in_flight.saturating_sub(1);
+                }
                 // On any error the cache is dropped: the next command reloads the durable truth.
                 actor.cached = result.as_ref().ok().map(|reply| reply.record.clone());
+                let mut result = result;
+                if let Ok(reply) = &mut result {
+                    for effect in std::mem::take(&mut reply.effects) {
+                        actor.spawn_effect(effect, reply.record.clone(), context.address());
+                    }
+                    reply.progress = Some(actor.progress.subscribe());
+                }
+                actor.publish();
                 result
             },
         )))
@@ -97,7 +153,7 @@ impl Registry {
 
     fn address(
         self: &Arc<Self>,
-        core: &Arc<Core>,
+        shell: &Arc<Shell>,
         order_no: &OrderNumber,
     ) -> Option<Addr<OrderActor>> {
         let shard = self.shard_of(order_no);
@@ -107,10 +163,12 @@ impl Registry {
         }
         let arbiter = self.arbiters.get(shard)?;
         let actor = OrderActor {
-            core: core.clone(),
+            shell: shell.clone(),
             registry: self.clone(),
             order_no: order_no.clone(),
             cached: None,
+            effects_in_flight: 0,
+            progress: watch::Sender::new(Progress::default()),
             last_command: Instant::now(),
             idle_passivation: self.idle_passivation,
         };
@@ -131,12 +189,12 @@ impl Registry {
     /// between the lookup and the send).
     pub(crate) async fn send(
         self: &Arc<Self>,
-        core: &Arc<Core>,
+        shell: &Arc<Shell>,
         order_no: &OrderNumber,
         command: Command,
     ) -> Result<CommandReply, EngineError> {
         for _ in 0..3 {
-            let Some(address) = self.address(core, order_no) else {
+            let Some(address) = self.address(shell, order_no) else {
                 return Err(EngineError::ShuttingDown);
             };
             match address.send(Envelope(command.clone())).await {

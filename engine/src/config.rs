@@ -1,14 +1,20 @@
 //! Engine configuration: one entry per entry point (official account, mini program, APP, H5,
 //! Native), each with its own appid, mch_id, key, sign type and notify URLs, because a payment
-//! must be refunded and verified with exactly the identity it was made with. API keys are read
-//! from the environment or a file named in the configuration, never from the configuration
-//! text itself; everything is validated at start with errors that name the entry and field.
+//! must be refunded and verified with exactly the identity it was made with. API keys come from
+//! a [`KeyProvider`]: by default the environment variables or files the configuration names
+//! (never the configuration text itself), or whatever provider the host hands in (a vault
+//! client, the simulation). Everything is validated at start with errors that name the entry
+//! and field.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use cashier_adapters::{ApiKey, AppId, MchId, SignType};
 use serde::Deserialize;
 
+use crate::keys::{KeyError, KeyProvider, MerchantKeys};
+use crate::model::{ChannelContext, Description, EntryName, H5Site, NotifyUrl, TradeKind};
 use crate::order_number::Channel;
 
 /// The kind of entry point, which fixes the trade type and the order number's channel.
@@ -29,12 +35,12 @@ pub enum EntryKind {
 
 impl EntryKind {
     /// The WeChat trade type.
-    pub fn trade_type(self) -> &'static str {
+    pub fn trade(self) -> TradeKind {
         match self {
-            EntryKind::OfficialAccount | EntryKind::MiniProgram => "JSAPI",
-            EntryKind::App => "APP",
-            EntryKind::H5 => "MWEB",
-            EntryKind::Native => "NATIVE",
+            EntryKind::OfficialAccount | EntryKind::MiniProgram => TradeKind::Jsapi,
+            EntryKind::App => TradeKind::App,
+            EntryKind::H5 => TradeKind::Mweb,
+            EntryKind::Native => TradeKind::Native,
         }
     }
 
@@ -47,11 +53,6 @@ impl EntryKind {
             EntryKind::H5 => Channel::H5,
             EntryKind::Native => Channel::NATIVE,
         }
-    }
-
-    /// True when the payer's openid is required (JSAPI).
-    pub fn needs_openid(self) -> bool {
-        matches!(self, EntryKind::OfficialAccount | EntryKind::MiniProgram)
     }
 }
 
@@ -80,12 +81,12 @@ pub enum ClientCertificateSource {
 #[derive(Clone, Debug)]
 pub struct EntryConfig {
     /// The name the host uses for it (`official_account`, `mini_program`, ...).
-    pub name: String,
+    pub name: EntryName,
     /// Its kind.
     pub kind: EntryKind,
     /// `appid` (the provider's appid in service-provider mode).
     pub appid: AppId,
-    /// `mch_id` (the provider's in SP mode).
+    /// `mch_id` (the provider's in SP mode); its keys come from the key provider.
     pub mch_id: MchId,
     /// `sub_mch_id` (SP mode).
     pub sub_mch_id: Option<MchId>,
@@ -93,24 +94,42 @@ pub struct EntryConfig {
     pub sub_appid: Option<AppId>,
     /// The sign type for this entry's orders.
     pub sign_type: SignType,
-    /// The API key (the provider's in SP mode).
-    pub key: ApiKey,
     /// The app secret (for the host's openid look-ups; unused by the engine itself).
     pub app_secret: Option<ApiKey>,
     /// The payment notification URL.
-    pub notify_url: String,
+    pub notify_url: NotifyUrl,
     /// The refund notification URL (when set, sent with every refund).
-    pub refund_notify_url: Option<String>,
+    pub refund_notify_url: Option<NotifyUrl>,
     /// The mini program page that receives the web-view bridge (`/pages/pay/pay`).
     pub mini_program_pay_page: Option<String>,
-    /// The H5 site for MWEB `scene_info`: URL and name.
-    pub h5_site: Option<(String, String)>,
+    /// The H5 site for MWEB `scene_info`.
+    pub h5_site: Option<H5Site>,
+    /// Where the client certificate comes from (read again on a credentials reload).
+    pub client_certificate: Option<ClientCertificateSource>,
     /// The client certificate, loaded and checked at start.
     pub client_identity: Option<cashier_adapters::ClientIdentity>,
+    /// True when the entry runs against WeChat's sandbox (`/sandboxnew`, MD5, sandbox key).
+    pub sandbox: bool,
+}
+
+impl EntryConfig {
+    /// The channel context a new attempt through this entry is made with.
+    pub fn channel(&self) -> ChannelContext {
+        ChannelContext {
+            entry: self.name.clone(),
+            appid: self.appid.clone(),
+            mch_id: self.mch_id.clone(),
+            sub_appid: self.sub_appid.clone(),
+            sub_mch_id: self.sub_mch_id.clone(),
+            sign_type: self.sign_type,
+            trade: self.kind.trade(),
+            sandbox: self.sandbox,
+        }
+    }
 }
 
 /// The whole configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EngineConfig {
     /// This engine instance's node id (0–99), part of every order number.
     pub node_id: u8,
@@ -118,6 +137,20 @@ pub struct EngineConfig {
     pub order_expiry_s: u32,
     /// The entry points.
     pub entries: Vec<EntryConfig>,
+    /// Where the API keys come from.
+    pub keys: Arc<dyn KeyProvider>,
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("EngineConfig")
+            .field("node_id", &self.node_id)
+            .field("order_expiry_s", &self.order_expiry_s)
+            .field("entries", &self.entries)
+            .field("keys", &"<provider>")
+            .finish()
+    }
 }
 
 /// Why a configuration was refused.
@@ -184,7 +217,10 @@ struct EntryFile {
     #[serde(default)]
     sub_appid: Option<String>,
     sign_type: String,
-    api_key: SecretSource,
+    #[serde(default)]
+    api_key: Option<SecretSource>,
+    #[serde(default)]
+    previous_api_key: Option<SecretSource>,
     #[serde(default)]
     app_secret: Option<SecretSource>,
     notify_url: String,
@@ -196,6 +232,19 @@ struct EntryFile {
     h5_site: Option<(String, String)>,
     #[serde(default)]
     client_certificate: Option<ClientCertificateSource>,
+    #[serde(default)]
+    sandbox: bool,
+}
+
+/// Reads an entry's client certificate from its source again (credentials reload).
+pub fn load_client_identity(
+    entry: &EntryConfig,
+) -> Result<Option<cashier_adapters::ClientIdentity>, ConfigError> {
+    entry
+        .client_certificate
+        .as_ref()
+        .map(|source| load_identity(entry.name.as_str(), entry.mch_id.as_str(), source))
+        .transpose()
 }
 
 fn load_identity(
@@ -242,20 +291,107 @@ fn default_expiry() -> u32 {
     1800
 }
 
-fn check_url(entry: &str, field: &'static str, url: &str) -> Result<(), ConfigError> {
-    let absolute = url.starts_with("https://") || url.starts_with("http://");
-    if !absolute || url.contains('?') || url.len() > 256 {
-        return Err(field_error(
-            entry,
-            field,
-            "must be an absolute http(s) URL of at most 256 bytes without a query string",
-        ));
+/// The default key provider: the environment variables or files the configuration names,
+/// read again on every reload (so a rotated file or variable is picked up without a restart).
+#[derive(Clone, Debug, Default)]
+pub struct ConfiguredKeys {
+    sources: HashMap<MchId, (SecretSource, Option<SecretSource>)>,
+}
+
+impl ConfiguredKeys {
+    fn read(mch_id: &MchId, source: &SecretSource) -> Result<ApiKey, KeyError> {
+        let text = source.read().map_err(|reason| KeyError::Provider {
+            mch_id: mch_id.clone(),
+            reason,
+        })?;
+        ApiKey::new(text).map_err(|_| KeyError::Malformed {
+            mch_id: mch_id.clone(),
+        })
     }
-    Ok(())
+}
+
+impl KeyProvider for ConfiguredKeys {
+    fn keys(&self, mch_id: &MchId) -> Result<MerchantKeys, KeyError> {
+        let (current, previous) = self.sources.get(mch_id).ok_or_else(|| KeyError::Missing {
+            mch_id: mch_id.clone(),
+        })?;
+        Ok(MerchantKeys {
+            signing: ConfiguredKeys::read(mch_id, current)?,
+            previous: previous
+                .as_ref()
+                .map(|source| ConfiguredKeys::read(mch_id, source))
+                .transpose()?,
+        })
+    }
+}
+
+fn text_field<T>(
+    entry: &str,
+    field: &'static str,
+    made: Result<T, impl std::fmt::Display>,
+) -> Result<T, ConfigError> {
+    made.map_err(|error| field_error(entry, field, error.to_string()))
+}
+
+fn h5_site(entry: &str, site: Option<(String, String)>) -> Result<Option<H5Site>, ConfigError> {
+    site.map(|(url, name)| {
+        Ok(H5Site {
+            url: text_field(entry, "h5_site", NotifyUrl::new(url))?,
+            name: text_field(entry, "h5_site", Description::new(name))?,
+        })
+    })
+    .transpose()
+}
+
+fn entry_config(entry: EntryFile) -> Result<EntryConfig, ConfigError> {
+    let name = entry.name.clone();
+    let app_secret = match &entry.app_secret {
+        None => None,
+        Some(source) => {
+            Some(ApiKey::new_for_diagnostics(source.read().map_err(
+                |reason| field_error(&name, "app_secret", reason),
+            )?))
+        }
+    };
+    let client_identity = match &entry.client_certificate {
+        None => None,
+        Some(source) => Some(load_identity(&name, &entry.mch_id, source)?),
+    };
+    Ok(EntryConfig {
+        client_identity,
+        client_certificate: entry.client_certificate,
+        appid: text_field(&name, "appid", AppId::new(entry.appid))?,
+        mch_id: text_field(&name, "mch_id", MchId::new(entry.mch_id))?,
+        sub_mch_id: text_field(
+            &name,
+            "sub_mch_id",
+            entry.sub_mch_id.map(MchId::new).transpose(),
+        )?,
+        sub_appid: text_field(
+            &name,
+            "sub_appid",
+            entry.sub_appid.map(AppId::new).transpose(),
+        )?,
+        sign_type: SignType::parse(&entry.sign_type)
+            .ok_or_else(|| field_error(&name, "sign_type", "must be MD5 or HMAC-SHA256"))?,
+        app_secret,
+        notify_url: text_field(&name, "notify_url", NotifyUrl::new(entry.notify_url))?,
+        refund_notify_url: text_field(
+            &name,
+            "refund_notify_url",
+            entry.refund_notify_url.map(NotifyUrl::new).transpose(),
+        )?,
+        mini_program_pay_page: entry.mini_program_pay_page,
+        h5_site: h5_site(&name, entry.h5_site)?,
+        kind: entry.kind,
+        sandbox: entry.sandbox,
+        name: text_field(&name, "name", EntryName::new(entry.name))?,
+    })
 }
 
 impl EngineConfig {
-    /// Parses a JSON configuration and resolves its secrets.
+    /// Parses a JSON configuration; keys come from the `api_key` (and, during a rotation,
+    /// `previous_api_key`) environment variables or files it names.
     ///
     /// ```
     /// std::env::set_var("DOC_WECHAT_KEY", "192006250b4c09247ec02edce69f6a2d");
@@ -270,62 +406,66 @@ impl EngineConfig {
     pub fn from_json(text: &str) -> Result<EngineConfig, ConfigError> {
         let file: ConfigFile =
             serde_json::from_str(text).map_err(|error| ConfigError::Json(error.to_string()))?;
-        let mut entries = Vec::new();
-        for entry in file.entries {
-            let name = entry.name.clone();
-            let key_text = entry
-                .api_key
-                .read()
-                .map_err(|reason| field_error(&name, "api_key", reason))?;
-            let key = ApiKey::new(key_text)
-                .map_err(|error| field_error(&name, "api_key", error.to_string()))?;
-            let app_secret = match &entry.app_secret {
-                None => None,
-                Some(source) => {
-                    Some(ApiKey::new_for_diagnostics(source.read().map_err(
-                        |reason| field_error(&name, "app_secret", reason),
-                    )?))
-                }
+        let mut provider = ConfiguredKeys::default();
+        for entry in &file.entries {
+            let Some(current) = entry.api_key.clone() else {
+                return Err(field_error(
+                    &entry.name,
+                    "api_key",
+                    "missing (or use from_json_with_keys)",
+                ));
             };
-            let client_identity = match &entry.client_certificate {
-                None => None,
-                Some(source) => Some(load_identity(&name, &entry.mch_id, source)?),
-            };
-            entries.push(EntryConfig {
-                client_identity,
-                appid: AppId::new(entry.appid)
-                    .map_err(|error| field_error(&name, "appid", error.to_string()))?,
-                mch_id: MchId::new(entry.mch_id)
-                    .map_err(|error| field_error(&name, "mch_id", error.to_string()))?,
-                sub_mch_id: entry
-                    .sub_mch_id
-                    .map(MchId::new)
-                    .transpose()
-                    .map_err(|error| field_error(&name, "sub_mch_id", error.to_string()))?,
-                sub_appid: entry
-                    .sub_appid
-                    .map(AppId::new)
-                    .transpose()
-                    .map_err(|error| field_error(&name, "sub_appid", error.to_string()))?,
-                sign_type: SignType::parse(&entry.sign_type)
-                    .ok_or_else(|| field_error(&name, "sign_type", "must be MD5 or HMAC-SHA256"))?,
-                key,
-                app_secret,
-                notify_url: entry.notify_url,
-                refund_notify_url: entry.refund_notify_url,
-                mini_program_pay_page: entry.mini_program_pay_page,
-                h5_site: entry.h5_site,
-                kind: entry.kind,
-                name,
-            });
+            let mch_id = text_field(&entry.name, "mch_id", MchId::new(entry.mch_id.clone()))?;
+            provider
+                .sources
+                .insert(mch_id, (current, entry.previous_api_key.clone()));
         }
+        EngineConfig::build(file, Arc::new(provider))
+    }
+
+    /// Parses a JSON configuration whose keys come from `keys` (a vault client, the host's own
+    /// secret store); `api_key` fields may be left out.
+    pub fn from_json_with_keys(
+        text: &str,
+        keys: Arc<dyn KeyProvider>,
+    ) -> Result<EngineConfig, ConfigError> {
+        let file: ConfigFile =
+            serde_json::from_str(text).map_err(|error| ConfigError::Json(error.to_string()))?;
+        EngineConfig::build(file, keys)
+    }
+
+    fn build(file: ConfigFile, keys: Arc<dyn KeyProvider>) -> Result<EngineConfig, ConfigError> {
+        let entries = file
+            .entries
+            .into_iter()
+            .map(entry_config)
+            .collect::<Result<Vec<_>, _>>()?;
         let config = EngineConfig {
             node_id: file.node_id,
             order_expiry_s: file.order_expiry_s,
             entries,
+            keys,
         };
         config.validate()?;
+        for mch_id in config.merchants() {
+            config
+                .keys
+                .keys(&mch_id)
+                .map_err(|error| ConfigError::Invalid(error.to_string()))?;
+        }
         Ok(config)
+    }
+
+    /// Every merchant (mch_id) of the configuration, once each.
+    pub fn merchants(&self) -> Vec<MchId> {
+        let mut merchants: Vec<MchId> = self
+            .entries
+            .iter()
+            .map(|entry| entry.mch_id.clone())
+            .collect();
+        merchants.sort();
+        merchants.dedup();
+        merchants
     }
 
     /// Checks the rules a configuration built in code must keep too.
@@ -351,65 +491,63 @@ impl EngineConfig {
                 .skip(index + 1)
                 .any(|other| other.name == entry.name)
             {
-                return Err(field_error(&entry.name, "name", "appears twice"));
+                return Err(field_error(entry.name.as_str(), "name", "appears twice"));
             }
-            // Refund notifications carry only mch_id: one merchant must have one key.
-            if self
-                .entries
-                .iter()
-                .any(|other| other.mch_id == entry.mch_id && other.key != entry.key)
-            {
-                return Err(field_error(
-                    &entry.name,
-                    "api_key",
-                    "differs from another entry of the same mch_id",
-                ));
-            }
-            check_url(&entry.name, "notify_url", &entry.notify_url)?;
-            if let Some(url) = &entry.refund_notify_url {
-                check_url(&entry.name, "refund_notify_url", url)?;
-            }
-            if entry.sub_appid.is_some() && entry.sub_mch_id.is_none() {
-                return Err(field_error(
-                    &entry.name,
-                    "sub_appid",
-                    "needs sub_mch_id (service-provider mode)",
-                ));
-            }
-            if entry.kind == EntryKind::MiniProgram
-                && !entry
-                    .mini_program_pay_page
-                    .as_deref()
-                    .is_some_and(|page| page.starts_with('/') && !page.contains('?'))
-            {
-                return Err(field_error(
-                    &entry.name,
-                    "mini_program_pay_page",
-                    "a mini program entry needs the page path of the bridge, like /pages/pay/pay",
-                ));
-            }
-            if entry.kind == EntryKind::H5 && entry.h5_site.is_none() {
-                return Err(field_error(
-                    &entry.name,
-                    "h5_site",
-                    "an H5 entry needs its site URL and name for scene_info",
-                ));
-            }
+            validate_entry(entry)?;
         }
         Ok(())
     }
 
     /// The entry named `name`.
     pub fn entry(&self, name: &str) -> Option<&EntryConfig> {
-        self.entries.iter().find(|entry| entry.name == name)
-    }
-
-    /// Any entry of merchant `mch_id` (they share one key).
-    pub fn entry_for_mch_id(&self, mch_id: &str) -> Option<&EntryConfig> {
         self.entries
             .iter()
-            .find(|entry| entry.mch_id.as_str() == mch_id)
+            .find(|entry| entry.name.as_str() == name)
     }
+
+    /// The entries of merchant `mch_id`.
+    pub fn entries_of<'a>(&'a self, mch_id: &'a str) -> impl Iterator<Item = &'a EntryConfig> + 'a {
+        self.entries
+            .iter()
+            .filter(move |entry| entry.mch_id.as_str() == mch_id)
+    }
+}
+
+fn validate_entry(entry: &EntryConfig) -> Result<(), ConfigError> {
+    let name = entry.name.as_str();
+    if entry.sub_appid.is_some() && entry.sub_mch_id.is_none() {
+        return Err(field_error(
+            name,
+            "sub_appid",
+            "needs sub_mch_id (service-provider mode)",
+        ));
+    }
+    if entry.sandbox && entry.sign_type != SignType::Md5 {
+        return Err(field_error(
+            name,
+            "sign_type",
+            "WeChat's sandbox accepts only MD5",
+        ));
+    }
+    let page_ok = entry
+        .mini_program_pay_page
+        .as_deref()
+        .is_some_and(|page| page.starts_with('/') && !page.contains('?'));
+    if entry.kind == EntryKind::MiniProgram && !page_ok {
+        return Err(field_error(
+            name,
+            "mini_program_pay_page",
+            "a mini program entry needs the page path of the bridge, like /pages/pay/pay",
+        ));
+    }
+    if entry.kind == EntryKind::H5 && entry.h5_site.is_none() {
+        return Err(field_error(
+            name,
+            "h5_site",
+            "an H5 entry needs its site URL and name for scene_info",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

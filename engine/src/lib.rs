@@ -2,26 +2,37 @@
 //! process, durably.
 //!
 //! # Layout
-//! - [`model`], [`machine`]: the records and the pure state machine (`step(record, event, now)`).
+//! - [`model`], [`machine`]: the typed records and the pure state machine
+//!   (`step(record, event, now)`), where every order rule lives.
 //! - [`order_number`]: the order number scheme and its lock-free, restart-safe generator.
-//! - [`store`]: the [`store::Store`] trait and its sled implementation with group commit.
-//! - [`config`]: per-entry-point configuration, secrets from environment or files.
-//! - [`engine`]: the embedding API ([`Engine`]); `actor.rs` and `core.rs` are its shell.
-//! - [`clock`], [`metrics`]: injected time; counters.
+//! - [`store`]: the [`store::Store`] trait, its sled implementation with group commit, and the
+//!   versioned stored format with migrations.
+//! - [`feed`]: the host's durable event feed, derived from transitions.
+//! - [`config`], [`keys`]: per-entry-point configuration; keys from a provider, with rotation.
+//! - [`engine`]: the embedding API ([`Engine`]); `actor.rs` and `shell/` are its shell.
+//! - [`runtime`], [`clock`], [`metrics`], [`error`]: what it runs on; time; counters; errors.
 
 mod actor;
+mod client_payment;
 pub mod clock;
 pub mod config;
-pub(crate) mod core;
 pub mod engine;
+pub mod error;
+pub mod feed;
+pub mod keys;
 pub mod machine;
 pub mod metrics;
 pub mod model;
 pub mod order_number;
+pub mod runtime;
+mod shell;
 pub mod store;
 
-pub use crate::core::{EngineError, NotificationVerdict};
+pub use crate::actor::Progress;
+pub use crate::client_payment::{ClientPayment, PaymentStart};
 pub use crate::engine::{
-    ClientPayment, Engine, EngineRuntime, NewOrder, NotificationResponse, PaymentRequest,
-    PaymentStart,
+    Engine, NewOrder, NotificationResponse, PaymentRequest, Receipt, RefundRequest,
 };
+pub use crate::error::EngineError;
+pub use crate::runtime::EngineRuntime;
+pub use crate::shell::NotificationVerdict;

@@ -19,6 +19,15 @@ macro_rules! counters {
             $($(#[$doc])* pub $name: u64,)*
         }
 
+        impl MetricsSnapshot {
+            /// The sum of two snapshots (runs of one store across restarts).
+            pub fn plus(self, other: MetricsSnapshot) -> MetricsSnapshot {
+                MetricsSnapshot {
+                    $($name: self.$name + other.$name,)*
+                }
+            }
+        }
+
         impl Metrics {
             /// Reads every counter.
             pub fn snapshot(&self) -> MetricsSnapshot {

@@ -1,13 +1,19 @@
 //! Order numbers (the seed system's scheme): 2 digits pay channel + 1 digit transaction kind +
-//! 2 digits product type + Beijing timestamp `yyMMddHHmmss` + 2 digits node + 2 digits lane +
-//! 8 digits sequence = 29 decimal digits, within WeChat's 32-character `out_trade_no` and
-//! `out_refund_no` charset. Numbers parse back into their parts, so support staff and the refund
-//! path can read the channel from the number.
+//! 2 digits product type + Beijing timestamp `yyMMddHHmmss` + 2 digits node + 2 digits slot +
+//! 2 digits lane + 6 digits sequence = 29 decimal digits, within WeChat's 32-character
+//! `out_trade_no` and `out_refund_no` charset. Numbers parse back into their parts, so support
+//! staff and the refund path can read the channel and the time of issue from the number.
 //!
 //! Uniqueness without a lock on the hot path: each thread draws numbers from its own lane (a
 //! thread-local sequence), so threads never touch a shared counter (perf-anchors row 7e).
-//! Uniqueness across restarts, even when the clock steps backwards: the timestamp never goes
-//! below a floor reserved durably an hour at a time, and each lane's timestamp never goes back.
+//!
+//! Uniqueness across restarts with true timestamps: each start takes one of 100 slots, the one
+//! reserved longest ago, and its numbers carry the slot's digits. A slot's floor (the last
+//! second any number under it may carry) is reserved durably a minute ahead; a start continues
+//! above its slot's floor, which is in the past unless 100 starts happened within the last
+//! minute or two (or the clock stepped back further than that): so numbers carry the real time
+//! of issue, and never repeat one issued under the same slot before. Within one run a lane's
+//! timestamp never goes back (a clock stepping back keeps the lane's last second).
 
 use std::cell::RefCell;
 use std::fmt;
@@ -22,10 +28,13 @@ use crate::clock::Clock;
 pub const ORDER_NUMBER_LEN: usize = 29;
 
 /// The highest sequence in one lane and second.
-const MAX_SEQUENCE: u64 = 99_999_999;
+const MAX_SEQUENCE: u64 = 999_999;
 
-/// How far ahead the timestamp floor is reserved in one durable write.
-pub const RESERVATION_S: i64 = 3600;
+/// How far ahead a slot's floor is reserved in one durable write.
+pub const RESERVATION_S: i64 = 60;
+
+/// How many slots starts rotate through.
+pub const SLOTS: usize = 100;
 
 /// The pay channel: entry point and trade type (2 digits).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -134,6 +143,8 @@ pub struct OrderNumberParts {
     pub timestamp: String,
     /// The node (engine instance).
     pub node: u8,
+    /// The slot of the run that issued it.
+    pub slot: u8,
     /// The lane (thread) within the node.
     pub lane: u8,
     /// The sequence within the lane and second.
@@ -167,11 +178,12 @@ impl OrderNumber {
     ///
     /// ```
     /// use cashier_engine::order_number::{Channel, Kind, OrderNumber};
-    /// let number = OrderNumber::parse("02107251127100000030100000042").unwrap();
+    /// let number = OrderNumber::parse("02107251127100000030501000042").unwrap();
     /// let parts = number.parts();
     /// assert_eq!(parts.channel, Channel::MINI_PROGRAM);
     /// assert_eq!(parts.kind, Kind::Payment);
     /// assert_eq!(parts.timestamp, "251127100000");
+    /// assert_eq!((parts.node, parts.slot, parts.lane), (3, 5, 1));
     /// assert_eq!(parts.sequence, 42);
     /// ```
     pub fn parts(&self) -> OrderNumberParts {
@@ -182,13 +194,13 @@ impl OrderNumber {
             product_type: ProductType(digits_value(part(3..5)) as u8),
             timestamp: part(5..17).to_owned(),
             node: digits_value(part(17..19)) as u8,
-            lane: digits_value(part(19..21)) as u8,
-            sequence: digits_value(part(21..29)),
+            slot: digits_value(part(19..21)) as u8,
+            lane: digits_value(part(21..23)) as u8,
+            sequence: digits_value(part(23..29)),
         }
     }
 
-    /// The same number with another kind (the refund numbers of a payment share its channel,
-    /// product and time).
+    /// The pay channel.
     pub fn channel(&self) -> Channel {
         self.parts().channel
     }
@@ -219,15 +231,28 @@ impl From<OrderNumber> for String {
     }
 }
 
-/// Persists the timestamp floor: called with a Unix second before any number with a later
-/// timestamp is issued; must be durable when it returns.
-pub type Reserve = dyn Fn(i64) -> Result<(), String> + Send + Sync;
+/// Persists a slot's floor: called with the slot and a Unix second before any number with a
+/// later timestamp is issued under the slot; must be durable when it returns.
+pub type Reserve = dyn Fn(u8, i64) -> Result<(), String> + Send + Sync;
+
+/// The slot a start takes: the one whose floor is lowest (reserved longest ago), and the floor
+/// its numbers must stay above.
+pub fn choose_slot(floors: &[i64]) -> (u8, i64) {
+    let mut best = (0u8, floors.first().copied().unwrap_or(0));
+    for (slot, floor) in floors.iter().enumerate().take(SLOTS) {
+        if *floor < best.1 {
+            best = (slot as u8, *floor);
+        }
+    }
+    best
+}
 
 /// Issues order numbers. Share it; every thread gets its own lane (at most 100 threads at
 /// once); a thread's lane returns to the generator when the thread ends.
 pub struct OrderNumberGenerator {
     id: u64,
     node: u8,
+    slot: u8,
     clock: Arc<dyn Clock>,
     next_lane: AtomicU8,
     free_lanes: Arc<Mutex<Vec<Lane>>>,
@@ -286,21 +311,23 @@ fn write_two(out: &mut [u8], value: u8) {
 }
 
 impl OrderNumberGenerator {
-    /// A generator for `node` (0–99). `floor_s` is the timestamp floor recovered from the
-    /// store (the last reservation), `reserve` persists new reservations.
+    /// A generator for `node` (0–99) issuing under `slot`, whose durable floor is `floor_s`
+    /// (numbers stay above it); `reserve` persists new reservations of the slot.
     pub fn new(
         node: u8,
         clock: Arc<dyn Clock>,
+        slot: u8,
         floor_s: i64,
         reserve: Box<Reserve>,
     ) -> OrderNumberGenerator {
         OrderNumberGenerator {
             id: GENERATOR_IDS.fetch_add(1, Ordering::Relaxed),
             node: node % 100,
+            slot: slot % 100,
             clock,
             next_lane: AtomicU8::new(0),
             free_lanes: Arc::new(Mutex::new(Vec::new())),
-            floor_s,
+            floor_s: floor_s.saturating_add(1),
             reserved_until_s: AtomicI64::new(floor_s),
             reserve,
         }
@@ -308,7 +335,12 @@ impl OrderNumberGenerator {
 
     /// A generator that reserves nothing (tests, benches).
     pub fn in_memory(node: u8, clock: Arc<dyn Clock>) -> OrderNumberGenerator {
-        OrderNumberGenerator::new(node, clock, 0, Box::new(|_| Ok(())))
+        OrderNumberGenerator::new(node, clock, 0, 0, Box::new(|_, _| Ok(())))
+    }
+
+    /// The slot this generator issues under.
+    pub fn slot(&self) -> u8 {
+        self.slot
     }
 
     fn ensure_reserved(&self, second: i64) -> Result<(), OrderNumberError> {
@@ -316,7 +348,7 @@ impl OrderNumberGenerator {
             return Ok(());
         }
         let until = second + RESERVATION_S;
-        (self.reserve)(until).map_err(OrderNumberError::Reservation)?;
+        (self.reserve)(self.slot, until).map_err(OrderNumberError::Reservation)?;
         self.reserved_until_s.fetch_max(until, Ordering::AcqRel);
         Ok(())
     }
@@ -396,10 +428,11 @@ impl OrderNumberGenerator {
             write_two(&mut digits[3..5], product_type.0);
             digits[5..17].copy_from_slice(&lane.timestamp);
             write_two(&mut digits[17..19], self.node);
-            write_two(&mut digits[19..21], lane.lane);
+            write_two(&mut digits[19..21], self.slot);
+            write_two(&mut digits[21..23], lane.lane);
             let mut remaining = sequence;
-            for slot in digits[21..29].iter_mut().rev() {
-                *slot = b'0' + (remaining % 10) as u8;
+            for digit in digits[23..29].iter_mut().rev() {
+                *digit = b'0' + (remaining % 10) as u8;
                 remaining /= 10;
             }
             // Only ASCII digits were written.
@@ -452,31 +485,11 @@ mod tests {
     }
 
     #[test]
-    fn a_restart_starts_above_the_reserved_floor() {
-        let clock = ManualClock::new(1_764_208_800_000);
-        let reserved = Arc::new(AtomicI64::new(0));
-        let sink = reserved.clone();
-        let first = OrderNumberGenerator::new(
-            1,
-            Arc::new(clock.clone()),
-            0,
-            Box::new(move |until| {
-                sink.store(until, Ordering::SeqCst);
-                Ok(())
-            }),
-        );
-        let before = first.next(Channel::APP, Kind::Payment, ProductType(1));
-        assert!(reserved.load(Ordering::SeqCst) >= 1_764_208_800 + RESERVATION_S);
-        // The clock jumps back a day and the process restarts with the reserved floor.
-        clock.advance_ms(-86_400_000);
-        let restarted = OrderNumberGenerator::in_memory(1, Arc::new(clock));
-        let restarted = OrderNumberGenerator {
-            floor_s: reserved.load(Ordering::SeqCst) + 1,
-            ..restarted
-        };
-        let after = restarted.next(Channel::APP, Kind::Payment, ProductType(1));
-        assert!(
-            matches!((before, after), (Ok(before), Ok(after)) if after.parts().timestamp > before.parts().timestamp)
-        );
+    fn a_start_takes_the_slot_reserved_longest_ago() {
+        let mut floors = vec![500; SLOTS];
+        floors[7] = 100;
+        floors[3] = 100;
+        assert_eq!(choose_slot(&floors), (3, 100));
+        assert_eq!(choose_slot(&[]), (0, 0));
     }
 }

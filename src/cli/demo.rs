@@ -6,13 +6,18 @@
 //! on. It shows a progress bar, then a summary: orders by final state, notifications,
 //! rescues, refunds, invariant checks, throughput and latency percentiles.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cashier_engine::model::{ClientResult, RefundState};
-use cashier_engine::{EngineError, NewOrder, PaymentRequest};
+use cashier_adapters::{AmountFen, OpenId, OutTradeNo};
+use cashier_engine::machine::Outcome;
+use cashier_engine::model::{
+    ClientResult, Description, OrderRecord, RefundReason, RefundState, RequestKey,
+};
+use cashier_engine::order_number::{OrderNumber, ProductType};
+use cashier_engine::{EngineError, NewOrder, PaymentRequest, RefundRequest};
 use cashier_harness::FaultPlan;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -103,7 +108,7 @@ fn scenario(draw: u32) -> Scenario {
 }
 
 struct Planned {
-    order_no: cashier_engine::order_number::OrderNumber,
+    order_no: OrderNumber,
     scenario: Scenario,
     amount_fen: u64,
 }
@@ -137,6 +142,10 @@ pub struct DemoReport {
     pub flushes: (u64, u64),
     /// Alerts recorded.
     pub alerts: usize,
+    /// Repeated refund requests made, and answered as the same refund.
+    pub repeats: (usize, usize),
+    /// Engine restarts during the run.
+    pub restarts: usize,
 }
 
 /// "p50 µs / p99 µs" of latency samples, sorting them once for both.
@@ -181,28 +190,30 @@ async fn drive_payment(
     let (entry, openid) = ENTRIES[index % ENTRIES.len()];
     let scenario = scenario(rng_draws.0);
     let amount_fen = 100 + u64::from(rng_draws.1 % 49_900);
+    let description =
+        Description::new("仁心医院-门诊缴费").map_err(|error| EngineError::InvalidInput {
+            field: "description",
+            reason: error.to_string(),
+        })?;
     let created = world
         .engine
         .create_order(NewOrder {
             order_no: None,
-            product_type: (index % 20) as u8,
-            amount_fen,
-            description: "仁心医院-门诊缴费".into(),
+            product_type: ProductType((index % 20) as u8),
+            amount: AmountFen::from_fen(amount_fen),
+            description,
             payer_unionid: None,
         })
         .await?;
+    let order_no = created.record.order_no;
     let begin = Instant::now();
-    let start = world
-        .engine
-        .start_payment(
-            &created.order_no,
-            PaymentRequest {
-                entry: entry.into(),
-                openid: openid.map(str::to_owned),
-                client_ip: "123.12.12.123".into(),
-            },
-        )
-        .await;
+    let openid = openid.and_then(|openid| OpenId::new(openid).ok());
+    let request = PaymentRequest {
+        entry: entry.into(),
+        openid,
+        client_ip: CLIENT_IP,
+    };
+    let start = world.engine.start_payment(&order_no, request).await;
     if let Ok(mut latencies) = started.lock() {
         latencies.push(u64::try_from(begin.elapsed().as_micros()).unwrap_or(u64::MAX));
     }
@@ -213,35 +224,303 @@ async fn drive_payment(
         Err(_) => None,
     };
     if let Some(out_trade_no) = &out_trade_no {
-        match scenario {
-            Scenario::PayAndKeep | Scenario::PayThenPartialRefund | Scenario::PayThenFullRefund => {
-                let _ = world.payer(out_trade_no, "success");
-            }
-            Scenario::ClientOkThenPay => {
-                let _ = world.payer(out_trade_no, "success");
-                let _ = world
-                    .engine
-                    .report_client_result(out_trade_no, ClientResult::Ok)
-                    .await;
-            }
-            Scenario::CancelThenExpire => {
-                let _ = world.payer(out_trade_no, "cancel");
-                let _ = world
-                    .engine
-                    .report_client_result(out_trade_no, ClientResult::Cancel)
-                    .await;
-            }
-            Scenario::NeverPay | Scenario::MerchantCloses => {}
-        }
+        pay_as_the_payer(world, out_trade_no, scenario).await;
     }
     Ok(Planned {
-        order_no: created.order_no,
+        order_no,
         scenario,
         amount_fen,
     })
 }
 
-/// Runs the demo.
+const CLIENT_IP: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(123, 12, 12, 123));
+
+async fn pay_as_the_payer(world: &SimulatedWorld, out_trade_no: &OutTradeNo, scenario: Scenario) {
+    match scenario {
+        Scenario::PayAndKeep | Scenario::PayThenPartialRefund | Scenario::PayThenFullRefund => {
+            let _ = world.payer(out_trade_no, "success");
+        }
+        Scenario::ClientOkThenPay => {
+            let _ = world.payer(out_trade_no, "success");
+            let _ = world
+                .engine
+                .report_client_result(out_trade_no, ClientResult::Ok)
+                .await;
+        }
+        Scenario::CancelThenExpire => {
+            let _ = world.payer(out_trade_no, "cancel");
+            let _ = world
+                .engine
+                .report_client_result(out_trade_no, ClientResult::Cancel)
+                .await;
+        }
+        Scenario::NeverPay | Scenario::MerchantCloses => {}
+    }
+}
+
+/// The refund a scenario asks for, under a key derived from the order (as a host would use its
+/// own refund number), so a retry is recognisable.
+fn refund_request(order: &Planned) -> Option<RefundRequest> {
+    let (amount_fen, reason) = match order.scenario {
+        Scenario::PayThenPartialRefund => (order.amount_fen / 3, "部分退款"),
+        Scenario::PayThenFullRefund => (order.amount_fen, "全额退款"),
+        _ => return None,
+    };
+    Some(RefundRequest {
+        key: RequestKey::new(format!("demo-{}", order.order_no)).ok()?,
+        amount: AmountFen::from_fen(amount_fen),
+        reason: RefundReason::new(reason).ok()?,
+    })
+}
+
+/// The host's repeated refund requests: how many were made after a first one had been
+/// accepted, and how many were answered as that same refund (`RefundAlreadyRequested`).
+#[derive(Debug, Default)]
+pub struct Repeats {
+    made: usize,
+    recognised: usize,
+    failures: Vec<String>,
+}
+
+type RefundAnswers = (OrderNumber, Vec<Result<Outcome, EngineError>>);
+
+/// Asks for every scenario's refund `times` times in a row (a host retrying after a timeout).
+async fn ask_refunds(
+    world: &SimulatedWorld,
+    planned: &[Planned],
+    times: usize,
+    batch: usize,
+) -> Vec<RefundAnswers> {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut answers = Vec::new();
+    for order in planned {
+        let Some(request) = refund_request(order) else {
+            continue;
+        };
+        let (engine, order_no) = (world.engine.clone(), order.order_no.clone());
+        tasks.spawn(async move {
+            let mut outcomes = Vec::new();
+            for _ in 0..times {
+                outcomes.push(
+                    engine
+                        .refund(&order_no, request.clone())
+                        .await
+                        .map(|receipt| receipt.outcome),
+                );
+            }
+            (order_no, outcomes)
+        });
+        while tasks.len() >= batch {
+            if let Some(Ok(done)) = tasks.join_next().await {
+                answers.push(done);
+            }
+        }
+    }
+    while let Some(result) = tasks.join_next().await {
+        if let Ok(done) = result {
+            answers.push(done);
+        }
+    }
+    answers
+}
+
+fn count_repeats(
+    answers: Vec<RefundAnswers>,
+    accepted: &mut HashSet<OrderNumber>,
+    repeats: &mut Repeats,
+) {
+    for (order_no, outcomes) in answers {
+        for outcome in outcomes {
+            if accepted.contains(&order_no) {
+                repeats.made += 1;
+                match outcome {
+                    Ok(Outcome::RefundAlreadyRequested(_)) => repeats.recognised += 1,
+                    other => repeats
+                        .failures
+                        .push(format!("{order_no}: repeat answered {other:?}")),
+                }
+            } else if matches!(outcome, Ok(Outcome::RefundRequested(_))) {
+                accepted.insert(order_no.clone());
+            }
+        }
+    }
+}
+
+async fn merchant_closes(world: &SimulatedWorld, planned: &[Planned]) {
+    for order in planned
+        .iter()
+        .filter(|order| order.scenario == Scenario::MerchantCloses)
+    {
+        let _ = world.engine.close(&order.order_no).await;
+    }
+}
+
+/// Every order number, attempt number and host refund number must carry the Beijing time it
+/// was issued at (±1 s), whatever restarts happened (the record's creation time is the issue
+/// time: the virtual clock does not move while orders are driven).
+fn number_time_violations(records: &[OrderRecord]) -> Vec<String> {
+    let within = |number: &str, at_ms: i64| {
+        let stamp = OrderNumber::parse(number.to_owned()).map(|number| number.parts().timestamp);
+        let issued_s = stamp
+            .ok()
+            .and_then(|stamp| cashier_adapters::wechat::time::parse_compact(&format!("20{stamp}")));
+        issued_s.is_some_and(|issued_s| (issued_s - at_ms.div_euclid(1000)).abs() <= 1)
+    };
+    let mut violations = Vec::new();
+    for record in records {
+        let mut numbers = vec![(record.order_no.to_string(), record.created_ms)];
+        numbers.extend(
+            record
+                .attempts
+                .iter()
+                .map(|attempt| (attempt.out_trade_no.to_string(), attempt.created_ms)),
+        );
+        numbers.extend(
+            record
+                .refunds
+                .iter()
+                .filter(|refund| refund.request_key().is_some())
+                .map(|refund| (refund.out_refund_no.to_string(), refund.created_ms)),
+        );
+        violations.extend(
+            numbers
+                .into_iter()
+                .filter(|(number, at_ms)| !within(number, *at_ms))
+                .map(|(number, _)| format!("{number} does not carry its time of issue")),
+        );
+    }
+    violations
+}
+
+/// Refunds at WeChat per host request key: exactly one each.
+fn repeated_refund_violations(
+    records: &[OrderRecord],
+    repeats: &Repeats,
+    simulator: &cashier_harness::Simulator,
+) -> Vec<String> {
+    let mut violations = repeats.failures.clone();
+    if repeats.made == 0 {
+        violations.push("no repeated refund request was made".into());
+    }
+    let ledger = simulator.ledger();
+    for record in records {
+        let host_refunds = record
+            .refunds
+            .iter()
+            .filter(|refund| refund.request_key().is_some())
+            .count();
+        if host_refunds > 1 {
+            violations.push(format!(
+                "{} has {host_refunds} host refunds",
+                record.order_no
+            ));
+        }
+        for attempt in record.paid_attempts() {
+            let at_wechat = ledger
+                .refunds
+                .values()
+                .filter(|refund| refund.out_trade_no == attempt.out_trade_no.as_str())
+                .count();
+            let in_engine = record
+                .refunds
+                .iter()
+                .filter(|refund| refund.out_trade_no == attempt.out_trade_no)
+                .count();
+            if at_wechat > in_engine {
+                violations.push(format!(
+                    "{}: {at_wechat} refunds at WeChat, {in_engine} asked",
+                    attempt.out_trade_no
+                ));
+            }
+        }
+    }
+    violations
+}
+
+/// What the engines of one run measured, summed across restarts.
+#[derive(Default)]
+struct Totals {
+    acks_us: Vec<u64>,
+    metrics: cashier_engine::metrics::MetricsSnapshot,
+    flushes: (u64, u64),
+}
+
+impl Totals {
+    fn add(&mut self, world: &SimulatedWorld) {
+        self.acks_us.extend(world.sink.ack_latencies_us());
+        self.metrics = self.metrics.plus(world.engine.metrics());
+        let stats = world.engine.flush_stats();
+        self.flushes = (
+            self.flushes.0 + stats.flushes,
+            self.flushes.1 + stats.requests,
+        );
+    }
+}
+
+/// Restarts the engine on the same store and the same simulated WeChat (a deploy, a crash
+/// after every effect settled), keeping the acknowledgement latencies measured so far.
+async fn restart(
+    world: Arc<SimulatedWorld>,
+    seed: u64,
+    arbiters: usize,
+    totals: &mut Totals,
+) -> Result<Arc<SimulatedWorld>, String> {
+    world.settle().await;
+    totals.add(&world);
+    world.engine.shutdown().await;
+    let config = crate::simulation::engine_config(&world.simulator.config())?;
+    let next = SimulatedWorld::with_simulator(
+        world.simulator.clone(),
+        config,
+        world.store.clone(),
+        seed,
+        arbiters,
+        |_| {},
+    )?;
+    Ok(Arc::new(next))
+}
+
+async fn drive_payments(
+    world: &Arc<SimulatedWorld>,
+    arguments: &DemoArguments,
+    draws: &[(u32, u32)],
+    latencies: &Arc<std::sync::Mutex<Vec<u64>>>,
+) -> Result<(Vec<Planned>, Vec<String>), String> {
+    let mut planned = Vec::with_capacity(draws.len());
+    let mut unaccounted = Vec::new();
+    let batch = arguments.concurrency.max(1);
+    for (chunk_index, chunk) in draws.chunks(batch).enumerate() {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (offset, draw) in chunk.iter().enumerate() {
+            let (world, latencies, draw) = (world.clone(), latencies.clone(), *draw);
+            let index = chunk_index * batch + offset;
+            tasks.spawn(
+                async move { (index, drive_payment(&world, index, draw, &latencies).await) },
+            );
+        }
+        while let Some(result) = tasks.join_next().await {
+            match result {
+                Ok((_, Ok(order))) => planned.push(order),
+                Ok((index, Err(error))) => unaccounted.push(format!("order {index}: {error}")),
+                Err(error) => unaccounted.push(format!("an order's task failed: {error}")),
+            }
+        }
+        world
+            .advance(2, 2)
+            .await
+            .map_err(|error| error.to_string())?;
+        progress(
+            planned.len() + unaccounted.len(),
+            arguments.orders,
+            "payments",
+            arguments.progress,
+        );
+    }
+    Ok((planned, unaccounted))
+}
+
+/// Runs the demo: payments, a restart, refunds (each asked twice), a restart, the same refunds
+/// asked again, merchant closes, then three hours of virtual time; then the checks.
 pub async fn run(arguments: &DemoArguments) -> Result<DemoReport, String> {
     let began = Instant::now();
     let temporary = tempfile::tempdir().map_err(|error| error.to_string())?;
@@ -253,7 +532,7 @@ pub async fn run(arguments: &DemoArguments) -> Result<DemoReport, String> {
     let arbiters = std::thread::available_parallelism()
         .map(usize::from)
         .unwrap_or(2);
-    let world = Arc::new(SimulatedWorld::start(
+    let mut world = Arc::new(SimulatedWorld::start(
         arguments.seed,
         store,
         arguments.faults.plan(),
@@ -264,80 +543,79 @@ pub async fn run(arguments: &DemoArguments) -> Result<DemoReport, String> {
         .map(|_| (rng.next_u32(), rng.next_u32()))
         .collect();
     let start_latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut totals = Totals::default();
 
     let drive_began = Instant::now();
-    let mut planned: Vec<Planned> = Vec::with_capacity(arguments.orders);
-    let batch = arguments.concurrency.max(1);
-    for (chunk_index, chunk) in draws.chunks(batch).enumerate() {
-        let mut tasks = tokio::task::JoinSet::new();
-        for (offset, draw) in chunk.iter().enumerate() {
-            let world = world.clone();
-            let latencies = start_latencies.clone();
-            let index = chunk_index * batch + offset;
-            let draw = *draw;
-            tasks.spawn(async move { drive_payment(&world, index, draw, &latencies).await });
-        }
-        while let Some(result) = tasks.join_next().await {
-            if let Ok(Ok(order)) = result {
-                planned.push(order);
-            }
-        }
-        world
-            .advance(2, 2)
-            .await
-            .map_err(|error| error.to_string())?;
-        progress(
-            planned.len(),
-            arguments.orders,
-            "payments",
-            arguments.progress,
-        );
-    }
+    let (planned, unaccounted) =
+        drive_payments(&world, arguments, &draws, &start_latencies).await?;
     // Notifications, lost-notification queries, retries.
     world
         .advance(60, 5)
         .await
         .map_err(|error| error.to_string())?;
+    world = restart(world, arguments.seed, arbiters, &mut totals).await?;
 
-    // Refunds and merchant closes.
-    let mut tasks = tokio::task::JoinSet::new();
-    let total = planned.len();
-    for order in &planned {
-        let (engine, order_no, amount_fen, scenario) = (
-            world.engine.clone(),
-            order.order_no.clone(),
-            order.amount_fen,
-            order.scenario,
-        );
-        tasks.spawn(async move {
-            match scenario {
-                Scenario::PayThenPartialRefund => engine
-                    .refund(&order_no, amount_fen / 3, "部分退款")
-                    .await
-                    .map(|_| ()),
-                Scenario::PayThenFullRefund => engine
-                    .refund(&order_no, amount_fen, "全额退款")
-                    .await
-                    .map(|_| ()),
-                Scenario::MerchantCloses => engine.close(&order_no).await.map(|_| ()),
-                _ => Ok(()),
-            }
-        });
-        while tasks.len() >= batch {
-            let _ = tasks.join_next().await;
-        }
-    }
-    let mut finished = 0;
-    while tasks.join_next().await.is_some() {
-        finished += 1;
-        if finished % 64 == 0 {
-            progress(finished, total, "refunds", arguments.progress);
-        }
-    }
-    progress(total, total, "refunds", arguments.progress);
+    let batch = arguments.concurrency.max(1);
+    let mut repeats = Repeats::default();
+    let mut accepted = HashSet::new();
+    count_repeats(
+        ask_refunds(&world, &planned, 2, batch).await,
+        &mut accepted,
+        &mut repeats,
+    );
+    merchant_closes(&world, &planned).await;
+    progress(planned.len(), planned.len(), "refunds", arguments.progress);
     let drive_s = drive_began.elapsed().as_secs_f64();
+    world
+        .advance(30, 5)
+        .await
+        .map_err(|error| error.to_string())?;
+    world = restart(world, arguments.seed, arbiters, &mut totals).await?;
+    count_repeats(
+        ask_refunds(&world, &planned, 1, batch).await,
+        &mut accepted,
+        &mut repeats,
+    );
 
-    // Let virtual time run out: expiries and closes, refund completions, notification retries.
+    settle_virtual_time(&world, arguments.progress).await?;
+    totals.add(&world);
+    let records = this_runs_records(&world, &planned)?;
+    let mut report = DemoReport {
+        orders: planned.len(),
+        drive_s,
+        start_payment_us: start_latencies
+            .lock()
+            .map(|latencies| latencies.clone())
+            .unwrap_or_default(),
+        ack_us: totals.acks_us,
+        metrics: totals.metrics,
+        deliveries: world.simulator.delivery_log().len(),
+        ..DemoReport::default()
+    };
+    report.flushes = totals.flushes;
+    tally(&mut report, &records);
+    report.checks = crate::simulation::ledger_checks(&records, &world.simulator);
+    report.checks.push((
+        "every order meant to be driven accounted for".into(),
+        unaccounted,
+    ));
+    report.checks.push((
+        "repeated refund requests applied once".into(),
+        repeated_refund_violations(&records, &repeats, &world.simulator),
+    ));
+    report.checks.push((
+        "order number timestamps within 1 s of issue".into(),
+        number_time_violations(&records),
+    ));
+    report.repeats = (repeats.made, repeats.recognised);
+    report.restarts = 2;
+    report.total_s = began.elapsed().as_secs_f64();
+    world.engine.shutdown().await;
+    Ok(report)
+}
+
+/// Lets virtual time run out: expiries and closes, refund completions, notification retries.
+async fn settle_virtual_time(world: &SimulatedWorld, show: bool) -> Result<(), String> {
     let settle_s: i64 = 3 * 3600;
     let step_s = 30;
     for elapsed in (0..settle_s).step_by(step_s as usize) {
@@ -347,41 +625,31 @@ pub async fn run(arguments: &DemoArguments) -> Result<DemoReport, String> {
             .map_err(|error| error.to_string())?;
         let step = ((elapsed + step_s) / step_s) as usize;
         if step % 20 == 0 {
-            progress(
-                step,
-                (settle_s / step_s) as usize,
-                "settling",
-                arguments.progress,
-            );
+            progress(step, (settle_s / step_s) as usize, "settling", show);
         }
     }
+    Ok(())
+}
 
-    let mut report = DemoReport {
-        orders: planned.len(),
-        drive_s,
-        start_payment_us: start_latencies
-            .lock()
-            .map(|latencies| latencies.clone())
-            .unwrap_or_default(),
-        ack_us: world.sink.ack_latencies_us(),
-        metrics: world.engine.metrics(),
-        deliveries: world.simulator.delivery_log().len(),
-        ..DemoReport::default()
-    };
-    let stats = world.engine.flush_stats();
-    report.flushes = (stats.flushes, stats.requests);
-    // Only this run's orders: a reused --data-dir holds earlier runs' orders, which this run's
-    // simulator (a fresh WeChat) has never seen.
+/// Only this run's orders: a reused --data-dir holds earlier runs' orders, which this run's
+/// simulator (a fresh WeChat) has never seen.
+fn this_runs_records(
+    world: &SimulatedWorld,
+    planned: &[Planned],
+) -> Result<Vec<OrderRecord>, String> {
     let this_run: std::collections::BTreeSet<_> =
         planned.iter().map(|order| order.order_no.clone()).collect();
-    let records: Vec<_> = world
+    Ok(world
         .engine
         .orders()
         .map_err(|error| error.to_string())?
         .into_iter()
         .filter(|record| this_run.contains(&record.order_no))
-        .collect();
-    for record in &records {
+        .collect())
+}
+
+fn tally(report: &mut DemoReport, records: &[OrderRecord]) {
+    for record in records {
         *report
             .states
             .entry(format!("{:?}", record.state))
@@ -397,14 +665,10 @@ pub async fn run(arguments: &DemoArguments) -> Result<DemoReport, String> {
             };
             *report.refunds.entry(state.to_owned()).or_default() += 1;
             if matches!(refund.state, RefundState::Succeeded { .. }) {
-                report.refunded_fen += refund.amount_fen;
+                report.refunded_fen += refund.amount.fen();
             }
         }
     }
-    report.checks = crate::simulation::ledger_checks(&records, &world.simulator);
-    report.total_s = began.elapsed().as_secs_f64();
-    world.engine.shutdown().await;
-    Ok(report)
 }
 
 /// Formats the summary table.
@@ -479,6 +743,16 @@ pub fn render(report: &DemoReport, arguments: &DemoArguments) -> String {
         format!("{} fen", report.refunded_fen),
     );
     line(&mut out, "alerts recorded", report.alerts.to_string());
+    line(
+        &mut out,
+        "repeated requests / answered as the same refund",
+        format!("{} / {}", report.repeats.0, report.repeats.1),
+    );
+    line(
+        &mut out,
+        "engine restarts during the run",
+        report.restarts.to_string(),
+    );
     out.push_str("\nInvariant checks\n");
     for (name, failures) in &report.checks {
         let verdict = if failures.is_empty() {

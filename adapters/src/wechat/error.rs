@@ -72,7 +72,20 @@ macro_rules! err_codes {
             Other(String),
         }
 
-        impl ErrCode {
+        impl serde::Serialize for ErrCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ErrCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ErrCode, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Ok(ErrCode::parse(&text))
+    }
+}
+
+impl ErrCode {
             /// Parses the wire text.
             pub fn parse(text: &str) -> ErrCode {
                 match text {

@@ -91,7 +91,14 @@ impl UnverifiedRefundNotification {
     /// Decrypts and reads `req_info` with the merchant's key and checks the outer identity.
     pub fn decrypt(self, merchant: &MerchantContext) -> Result<RefundNotification, NotifyError> {
         merchant.check_identity(&self.fields)?;
-        let plaintext = decrypt_req_info(self.fields.required("req_info")?, &merchant.key)?;
+        self.decrypt_with_key(&merchant.key)
+    }
+
+    /// Decrypts with a key alone (successful decryption authenticates the message), for a
+    /// receiver that finds the refund first and checks the identity against the refund's own
+    /// context afterwards (service-provider sub-merchants share the provider's key).
+    pub fn decrypt_with_key(self, key: &ApiKey) -> Result<RefundNotification, NotifyError> {
+        let plaintext = decrypt_req_info(self.fields.required("req_info")?, key)?;
         let inner = xml::read_with_root(&plaintext, "root", XmlLimits::default())
             .map_err(ReqInfoError::Plaintext)?;
         Ok(RefundNotification {

@@ -1,0 +1,279 @@
+//! What happens to an order ([`Event`]s: host requests, WeChat's answers, notifications,
+//! deadlines), the IO a transition asks for ([`Effect`]s), and the audit line ([`LoggedEvent`]).
+
+use std::net::IpAddr;
+
+use cashier_adapters::{
+    AmountFen, ErrCode, OpenId, OutRefundNo, OutTradeNo, PrepayId, RefundId, TransactionId,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::model::attempt::{ChannelContext, ClientLinkKind, H5Site, Refusal};
+use crate::model::text::{NotifyUrl, RefundReason, RequestKey};
+
+/// What the payer's client said (never authoritative, §6.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientResult {
+    /// `requestPayment:ok` / `get_brand_wcpay_request:ok`: triggers an immediate query.
+    Ok,
+    /// The payer cancelled: nothing changes.
+    Cancel,
+    /// The client failed: nothing changes.
+    Fail,
+}
+
+/// How a WeChat call ended, in the machine's terms.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CallFailure {
+    /// No answer, or an answer that cannot be believed: the outcome is unknown.
+    Unknown,
+    /// Retry the identical request later (SYSTEMERROR, BIZERR_NEED_RETRY, rate limits).
+    Retry {
+        /// The code.
+        code: ErrCode,
+        /// The wait before retrying.
+        after_ms: i64,
+    },
+    /// Refused for good.
+    Final {
+        /// Why.
+        refusal: Refusal,
+    },
+}
+
+/// A unified order's outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PrepayOutcome {
+    /// Prepared.
+    Prepared {
+        /// `prepay_id`.
+        prepay_id: PrepayId,
+        /// `code_url` / `mweb_url`.
+        link: ClientLinkKind,
+    },
+    /// ORDERPAID: already paid; query for the details.
+    AlreadyPaid,
+    /// ORDERCLOSED.
+    AlreadyClosed,
+    /// Failed.
+    Failed(CallFailure),
+}
+
+/// An orderquery's outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueryOutcome {
+    /// Paid (SUCCESS or REFUND).
+    Paid {
+        /// `transaction_id`.
+        transaction_id: TransactionId,
+        /// `total_fee`.
+        total: AmountFen,
+        /// `time_end` (Unix seconds).
+        paid_at_s: Option<i64>,
+    },
+    /// NOTPAY (or USERPAYING/ACCEPT: not yet).
+    NotPaid,
+    /// CLOSED (or REVOKED/PAYERROR).
+    Closed,
+    /// ORDERNOTEXIST: never created at WeChat.
+    NotFound,
+    /// Failed.
+    Failed(CallFailure),
+}
+
+/// A closeorder's outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CloseOutcome {
+    /// Closed (or already closed, or never existed).
+    Closed,
+    /// ORDERPAID: the payer paid after all.
+    AlreadyPaid,
+    /// TRADE_STATE_ERROR and the like: query first.
+    QueryFirst,
+    /// Failed.
+    Failed(CallFailure),
+}
+
+/// A refund call's outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefundOutcome {
+    /// Accepted.
+    Accepted {
+        /// `refund_id`.
+        refund_id: RefundId,
+    },
+    /// Failed.
+    Failed(CallFailure),
+}
+
+/// A refund's status as WeChat reports it (refundquery or notification).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefundStatusReport {
+    /// PROCESSING.
+    Processing {
+        /// `refund_id`.
+        refund_id: RefundId,
+    },
+    /// SUCCESS.
+    Succeeded {
+        /// `refund_id`.
+        refund_id: RefundId,
+    },
+    /// REFUNDCLOSE.
+    Closed,
+    /// CHANGE.
+    Abnormal,
+    /// REFUNDNOTEXIST.
+    NotFound,
+    /// The query failed.
+    Failed(CallFailure),
+}
+
+/// What the shell knows from configuration when the host starts a payment; the machine
+/// decides whether to reuse, refresh or add an attempt, and builds the request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptSpec {
+    /// A fresh number, used only when a new attempt is added.
+    pub out_trade_no: OutTradeNo,
+    /// The entry's channel context.
+    pub channel: ChannelContext,
+    /// The entry's notification URL.
+    pub notify_url: NotifyUrl,
+    /// The entry's H5 site (MWEB).
+    pub h5_site: Option<H5Site>,
+    /// The payer's openid under the entry's invoking app (JSAPI).
+    pub openid: Option<OpenId>,
+    /// `spbill_create_ip`.
+    pub client_ip: IpAddr,
+}
+
+/// Everything that can happen to an order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// The order was created (the first line of every audit trail).
+    Created {
+        /// The amount.
+        amount: AmountFen,
+    },
+    /// Pay through an entry: reuse, refresh or add an attempt.
+    StartPayment {
+        /// What configuration says about the entry.
+        spec: Box<AttemptSpec>,
+    },
+    /// The unified order answered.
+    PrepayResult {
+        /// `out_trade_no`.
+        out_trade_no: OutTradeNo,
+        /// How it ended.
+        outcome: PrepayOutcome,
+    },
+    /// The client reported a result (a hint only).
+    ClientReported {
+        /// `out_trade_no`.
+        out_trade_no: OutTradeNo,
+        /// What it said.
+        result: ClientResult,
+    },
+    /// A verified payment notification.
+    PaymentNotified {
+        /// `out_trade_no`.
+        out_trade_no: OutTradeNo,
+        /// `transaction_id`.
+        transaction_id: TransactionId,
+        /// `time_end` (Unix seconds).
+        paid_at_s: Option<i64>,
+    },
+    /// An orderquery answered.
+    QueryResult {
+        /// `out_trade_no`.
+        out_trade_no: OutTradeNo,
+        /// How it ended.
+        outcome: QueryOutcome,
+    },
+    /// The host asked to hear from WeChat now (a result page, a support desk).
+    QueryRequested,
+    /// The merchant asked to close the order.
+    CloseRequested,
+    /// A closeorder answered.
+    CloseResult {
+        /// `out_trade_no`.
+        out_trade_no: OutTradeNo,
+        /// How it ended.
+        outcome: CloseOutcome,
+    },
+    /// A stored deadline passed.
+    DeadlineReached,
+    /// The host asked for a refund.
+    RefundRequested {
+        /// The host's idempotency key.
+        key: RequestKey,
+        /// A fresh `out_refund_no`, used only when the key is new.
+        out_refund_no: OutRefundNo,
+        /// The amount.
+        amount: AmountFen,
+        /// The reason.
+        reason: RefundReason,
+    },
+    /// A refund call answered.
+    RefundResult {
+        /// `out_refund_no`.
+        out_refund_no: OutRefundNo,
+        /// How it ended.
+        outcome: RefundOutcome,
+    },
+    /// A refund's status arrived (verified refund notification or refundquery).
+    RefundStatus {
+        /// `out_refund_no`.
+        out_refund_no: OutRefundNo,
+        /// The status.
+        report: RefundStatusReport,
+        /// True when it came from a notification (for counters and the audit trail).
+        from_notification: bool,
+    },
+    /// A notification conflicting with the order (amount, appid, mch_id) was refused.
+    ConflictingNotification {
+        /// What conflicted.
+        detail: String,
+    },
+}
+
+/// IO the shell must run after the transition is durable.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Effect {
+    /// Send (or resend, identically) the attempt's unified order.
+    SendUnifiedOrder {
+        /// `out_trade_no`.
+        out_trade_no: OutTradeNo,
+    },
+    /// Query the attempt.
+    QueryOrder {
+        /// `out_trade_no`.
+        out_trade_no: OutTradeNo,
+    },
+    /// Close the attempt at WeChat.
+    CloseOrder {
+        /// `out_trade_no`.
+        out_trade_no: OutTradeNo,
+    },
+    /// Send (or resend, with the same `out_refund_no`) the refund.
+    SendRefund {
+        /// `out_refund_no`.
+        out_refund_no: OutRefundNo,
+    },
+    /// Query the refund.
+    QueryRefund {
+        /// `out_refund_no`.
+        out_refund_no: OutRefundNo,
+    },
+}
+
+/// One line of an order's audit trail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedEvent {
+    /// The revision the event produced.
+    pub revision: u64,
+    /// When.
+    pub at_ms: i64,
+    /// What happened.
+    pub event: Event,
+}
