@@ -447,11 +447,11 @@ impl EngineConfig {
             keys,
         };
         config.validate()?;
-        for mch_id in config.merchants() {
+        for entry in &config.entries {
             config
                 .keys
-                .keys(&mch_id)
-                .map_err(|error| ConfigError::Invalid(error.to_string()))?;
+                .keys(&entry.mch_id)
+                .map_err(|error| field_error(entry.name.as_str(), "api_key", error.to_string()))?;
         }
         Ok(config)
     }

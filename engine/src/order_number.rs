@@ -333,6 +333,20 @@ impl OrderNumberGenerator {
         }
     }
 
+    /// The generator of one start: takes the slot reserved longest ago among `floors` (the
+    /// store's slot floors) and reserves it again at once, so the next start takes another.
+    pub fn start(
+        node: u8,
+        clock: Arc<dyn Clock>,
+        floors: &[i64],
+        reserve: Box<Reserve>,
+    ) -> Result<OrderNumberGenerator, OrderNumberError> {
+        let (slot, floor_s) = choose_slot(floors);
+        let now_s = clock.now_ms().div_euclid(1000);
+        reserve(slot, floor_s.max(now_s) + RESERVATION_S).map_err(OrderNumberError::Reservation)?;
+        Ok(OrderNumberGenerator::new(node, clock, slot, floor_s, reserve))
+    }
+
     /// A generator that reserves nothing (tests, benches).
     pub fn in_memory(node: u8, clock: Arc<dyn Clock>) -> OrderNumberGenerator {
         OrderNumberGenerator::new(node, clock, 0, 0, Box::new(|_, _| Ok(())))

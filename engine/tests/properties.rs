@@ -7,98 +7,92 @@
 
 mod common;
 
-use common::attempt;
+use common::{key, new_order, refund_no, spec, trade_no};
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use cashier_engine::clock::ManualClock;
-use cashier_engine::machine::{self, check_invariants, step};
+use cashier_adapters::{AmountFen, ErrCode, PrepayId, RefundId, TransactionId};
+use cashier_engine::clock::{Clock, ManualClock};
+use cashier_engine::machine::{check_invariants, step};
 use cashier_engine::model::*;
 use cashier_engine::order_number::{
-    Channel, Kind, OrderNumber, OrderNumberGenerator, ProductType, ORDER_NUMBER_LEN,
+    Channel, Kind, OrderNumber, OrderNumberGenerator, ProductType, ORDER_NUMBER_LEN, SLOTS,
 };
 use proptest::prelude::*;
 
-const ATTEMPTS: [&str; 2] = [
-    "00000000000000000000000000011",
-    "00000000000000000000000000012",
-];
+const ATTEMPTS: [&str; 2] = ["11", "12"];
+const PAYERS: [&str; 2] = ["o1", "o2"];
 const REFUNDS: [&str; 3] = ["R1", "R2", "R3"];
+const KEYS: [&str; 2] = ["K1", "K2"];
 
 fn failure_strategy() -> impl Strategy<Value = CallFailure> {
     prop_oneof![
         Just(CallFailure::Unknown),
         Just(CallFailure::Retry {
-            code: "SYSTEMERROR".into(),
+            code: ErrCode::SystemError,
             after_ms: 0
         }),
         Just(CallFailure::Final {
-            code: "NOAUTH".into()
+            refusal: Refusal::Wechat(ErrCode::NoAuth)
         }),
     ]
 }
 
-fn event_strategy(amount_fen: u64) -> impl Strategy<Value = Event> {
-    let out = prop::sample::select(ATTEMPTS.to_vec()).prop_map(str::to_owned);
-    let refund = prop::sample::select(REFUNDS.to_vec()).prop_map(str::to_owned);
+fn transaction(out_trade_no: &cashier_adapters::OutTradeNo) -> TransactionId {
+    TransactionId::new(format!("T{}", out_trade_no.as_str().trim_start_matches('0'))).unwrap()
+}
+
+fn refund_id() -> RefundId {
+    RefundId::new("RID").unwrap()
+}
+
+fn attempt_events(amount_fen: u64) -> impl Strategy<Value = Event> {
+    let out = prop::sample::select(ATTEMPTS.to_vec()).prop_map(trade_no);
+    let payer = prop::sample::select(PAYERS.to_vec());
     prop_oneof![
-        out.clone().prop_map(move |out| Event::StartPayment {
-            attempt: Box::new(attempt(&out, amount_fen))
+        (out.clone(), payer).prop_map(|(out, payer)| Event::StartPayment {
+            spec: Box::new(spec(out, payer))
         }),
         (
             out.clone(),
             prop_oneof![
                 Just(PrepayOutcome::Prepared {
-                    prepay_id: "wx".into(),
-                    code_url: None,
-                    mweb_url: None
+                    prepay_id: PrepayId::new("wx").unwrap(),
+                    link: ClientLinkKind::None,
                 }),
                 Just(PrepayOutcome::AlreadyPaid),
                 Just(PrepayOutcome::AlreadyClosed),
                 failure_strategy().prop_map(PrepayOutcome::Failed),
             ]
         )
-            .prop_map(|(out_trade_no, outcome)| Event::PrepayResult {
-                out_trade_no,
-                outcome
-            }),
+            .prop_map(|(out_trade_no, outcome)| Event::PrepayResult { out_trade_no, outcome }),
         out.clone().prop_map(|out_trade_no| Event::PaymentNotified {
-            transaction_id: format!("T{out_trade_no}"),
+            transaction_id: transaction(&out_trade_no),
             out_trade_no,
-            time_end: None
+            paid_at_s: None
+        }),
+        (out.clone(), 0u8..5).prop_map(move |(out_trade_no, kind)| Event::QueryResult {
+            outcome: match kind {
+                0 => QueryOutcome::Paid {
+                    transaction_id: transaction(&out_trade_no),
+                    total: AmountFen::from_fen(amount_fen),
+                    paid_at_s: None
+                },
+                1 => QueryOutcome::NotPaid,
+                2 => QueryOutcome::Closed,
+                3 => QueryOutcome::NotFound,
+                _ => QueryOutcome::Failed(CallFailure::Unknown),
+            },
+            out_trade_no,
         }),
         (
             out.clone(),
-            prop_oneof![Just(0u8), Just(1), Just(2), Just(3), Just(4)]
+            prop_oneof![Just(ClientResult::Ok), Just(ClientResult::Cancel), Just(ClientResult::Fail)]
         )
-            .prop_map(move |(out_trade_no, kind)| Event::QueryResult {
-                outcome: match kind {
-                    0 => QueryOutcome::Paid {
-                        transaction_id: format!("T{out_trade_no}"),
-                        total_fen: amount_fen,
-                        time_end: None
-                    },
-                    1 => QueryOutcome::NotPaid,
-                    2 => QueryOutcome::Closed,
-                    3 => QueryOutcome::NotFound,
-                    _ => QueryOutcome::Failed(CallFailure::Unknown),
-                },
-                out_trade_no,
-            }),
-        (
-            out.clone(),
-            prop_oneof![
-                Just(ClientResult::Ok),
-                Just(ClientResult::Cancel),
-                Just(ClientResult::Fail)
-            ]
-        )
-            .prop_map(|(out_trade_no, result)| Event::ClientReported {
-                out_trade_no,
-                result
-            }),
+            .prop_map(|(out_trade_no, result)| Event::ClientReported { out_trade_no, result }),
         Just(Event::CloseRequested),
+        Just(Event::QueryRequested),
         (
             out,
             prop_oneof![
@@ -108,51 +102,45 @@ fn event_strategy(amount_fen: u64) -> impl Strategy<Value = Event> {
                 failure_strategy().prop_map(CloseOutcome::Failed)
             ]
         )
-            .prop_map(|(out_trade_no, outcome)| Event::CloseResult {
-                out_trade_no,
-                outcome
-            }),
+            .prop_map(|(out_trade_no, outcome)| Event::CloseResult { out_trade_no, outcome }),
         Just(Event::DeadlineReached),
-        (refund.clone(), 1..=amount_fen).prop_map(|(out_refund_no, amount_fen)| {
-            Event::RefundRequested {
-                out_refund_no,
-                amount_fen,
-                reason: "r".into(),
-            }
+    ]
+}
+
+fn refund_events(amount_fen: u64) -> impl Strategy<Value = Event> {
+    let refund = prop::sample::select(REFUNDS.to_vec()).prop_map(refund_no);
+    let request_key = prop::sample::select(KEYS.to_vec()).prop_map(key);
+    prop_oneof![
+        (refund.clone(), request_key, 1..=amount_fen).prop_map(|(out_refund_no, key, fen)| Event::RefundRequested {
+            key,
+            out_refund_no,
+            amount: AmountFen::from_fen(fen),
+            reason: RefundReason::new("r").unwrap(),
         }),
         (
             refund.clone(),
             prop_oneof![
-                Just(RefundOutcome::Accepted {
-                    refund_id: "RID".into()
-                }),
+                Just(RefundOutcome::Accepted { refund_id: refund_id() }),
                 failure_strategy().prop_map(RefundOutcome::Failed)
             ]
         )
-            .prop_map(|(out_refund_no, outcome)| Event::RefundResult {
-                out_refund_no,
-                outcome
-            }),
+            .prop_map(|(out_refund_no, outcome)| Event::RefundResult { out_refund_no, outcome }),
         (
             refund,
             prop_oneof![
-                Just(RefundStatusReport::Succeeded {
-                    refund_id: "RID".into()
-                }),
-                Just(RefundStatusReport::Processing {
-                    refund_id: "RID".into()
-                }),
+                Just(RefundStatusReport::Succeeded { refund_id: refund_id() }),
+                Just(RefundStatusReport::Processing { refund_id: refund_id() }),
                 Just(RefundStatusReport::Closed),
                 Just(RefundStatusReport::Abnormal),
                 Just(RefundStatusReport::NotFound),
             ]
         )
-            .prop_map(|(out_refund_no, report)| Event::RefundStatus {
-                out_refund_no,
-                report,
-                from_notification: true
-            }),
+            .prop_map(|(out_refund_no, report)| Event::RefundStatus { out_refund_no, report, from_notification: true }),
     ]
+}
+
+fn event_strategy(amount_fen: u64) -> impl Strategy<Value = Event> {
+    prop_oneof![3 => attempt_events(amount_fen), 1 => refund_events(amount_fen)]
 }
 
 proptest! {
@@ -164,7 +152,7 @@ proptest! {
         script in prop::collection::vec((0i64..120, any::<prop::sample::Index>()), 1..60),
         events in prop::collection::vec(event_strategy(100), 60),
     ) {
-        let mut record = machine::new_order(OrderNumber::parse("00000000000000000000000000001").unwrap(), 1, amount_fen.min(100), "x".into(), None, 0, 1_800_000);
+        let mut record = new_order(amount_fen.min(100), 1_800_000);
         let mut now_ms = 0;
         let mut applied: Vec<(Event, i64)> = Vec::new();
         let mut terminal: Option<OrderState> = None;
@@ -173,6 +161,10 @@ proptest! {
             let event = index.get(&events).clone();
             match step(&record, &event, now_ms) {
                 Ok(transition) => {
+                    // A repeat of a host refund under its key changes nothing.
+                    if let (Event::RefundRequested { key, .. }, false) = (&event, transition.changed) {
+                        prop_assert!(record.refund_by_key(key).is_some());
+                    }
                     if transition.changed {
                         applied.push((event, now_ms));
                     }
@@ -193,7 +185,7 @@ proptest! {
             prop_assert!(paid <= 1 + automatic + usize::from(record.state == OrderState::Closed));
         }
         // Replaying the changed events from the start rebuilds the same record.
-        let mut replayed = machine::new_order(OrderNumber::parse("00000000000000000000000000001").unwrap(), 1, amount_fen.min(100), "x".into(), None, 0, 1_800_000);
+        let mut replayed = new_order(amount_fen.min(100), 1_800_000);
         for (event, at_ms) in &applied {
             replayed = step(&replayed, event, *at_ms).unwrap().record;
         }
@@ -221,6 +213,55 @@ proptest! {
             prop_assert_eq!(parts.node, 42);
             prop_assert_eq!(OrderNumber::parse(number.to_string()).unwrap(), number.clone());
             prop_assert!(seen.insert(number), "duplicate number");
+        }
+    }
+}
+
+/// Issue #9, defect 2: 1,000 restarts, each on the slot floors the previous runs left, with the
+/// clock jittering and stepping back (up to 3 s) between runs: every number is unique and
+/// carries the time it was issued at (±1 s).
+#[test]
+fn order_numbers_stay_unique_and_true_to_time_across_1000_restarts() {
+    use rand_like::Stream;
+    let clock = ManualClock::new(1_764_208_800_000);
+    let floors = Arc::new(Mutex::new(vec![0i64; SLOTS]));
+    let mut stream = Stream(0x9e37_79b9_7f4a_7c15);
+    let mut seen = BTreeSet::new();
+    for _ in 0..1000 {
+        // Between runs: jitter of -3 s to +10 s.
+        clock.advance_ms(stream.below(13_000) as i64 - 3_000);
+        let sink = floors.clone();
+        let reserve = Box::new(move |slot: u8, until_s: i64| {
+            let mut floors = sink.lock().unwrap();
+            let floor = &mut floors[usize::from(slot)];
+            *floor = (*floor).max(until_s);
+            Ok(())
+        });
+        let current = floors.lock().unwrap().clone();
+        let generator = OrderNumberGenerator::start(1, Arc::new(clock.clone()), &current, reserve).unwrap();
+        for _ in 0..(1 + stream.below(20)) {
+            clock.advance_ms(stream.below(1_500) as i64);
+            let number = generator.next(Channel::APP, Kind::Payment, ProductType(3)).unwrap();
+            let stamp = number.parts().timestamp;
+            let issued_s = cashier_adapters::wechat::time::parse_compact(&format!("20{stamp}")).unwrap();
+            let now_s = clock.now_ms().div_euclid(1000);
+            assert!((issued_s - now_s).abs() <= 1, "{number} carries {issued_s}, issued at {now_s}");
+            assert!(seen.insert(number.clone()), "{number} issued twice");
+        }
+    }
+}
+
+/// A tiny deterministic stream (splitmix64) for the restart test.
+mod rand_like {
+    pub struct Stream(pub u64);
+
+    impl Stream {
+        pub fn below(&mut self, bound: u64) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            (z ^ (z >> 31)) % bound.max(1)
         }
     }
 }

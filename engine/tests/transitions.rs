@@ -7,29 +7,49 @@
 
 mod common;
 
-use common::attempt;
+use common::{key, new_order, refund_no, spec, trade_no};
 
 use std::path::PathBuf;
 
-use cashier_engine::machine::{self, step};
+use cashier_adapters::{AmountFen, ErrCode, PrepayId, RefundId, TransactionId};
+use cashier_engine::machine::{step, Outcome};
 use cashier_engine::model::*;
-use cashier_engine::order_number::OrderNumber;
 
 fn failure(word: &str) -> CallFailure {
     match word {
         "retry" => CallFailure::Retry {
-            code: "SYSTEMERROR".into(),
+            code: ErrCode::SystemError,
             after_ms: 0,
         },
         "unknown" => CallFailure::Unknown,
         _ => CallFailure::Final {
-            code: "NOAUTH".into(),
+            refusal: Refusal::Wechat(ErrCode::NoAuth),
         },
     }
 }
 
-fn number(name: &str) -> String {
-    format!("{name:0>29}")
+fn number(name: &str) -> cashier_adapters::OutTradeNo {
+    trade_no(name)
+}
+
+fn h5_spec(out_trade_no: cashier_adapters::OutTradeNo) -> AttemptSpec {
+    let mut spec = spec(out_trade_no, "o1");
+    spec.openid = None;
+    spec.channel.entry = EntryName::new("h5").unwrap();
+    spec.channel.trade = TradeKind::Mweb;
+    spec.h5_site = Some(H5Site {
+        url: NotifyUrl::new("https://h5.example.com").unwrap(),
+        name: Description::new("h5").unwrap(),
+    });
+    spec
+}
+
+fn transaction(name: &str) -> TransactionId {
+    TransactionId::new(name).unwrap()
+}
+
+fn fen(text: &str) -> AmountFen {
+    AmountFen::from_fen(text.parse().unwrap())
 }
 
 fn is_requested(refund: &RefundRecord) -> bool {
@@ -48,22 +68,30 @@ fn event(line: &str, record: &OrderRecord) -> Event {
                 .rev()
                 .find(|refund| !is_requested(refund))
                 .map(|refund| refund.out_refund_no.clone())
-                .unwrap_or_default()
+                .unwrap()
         } else {
-            name.to_owned()
+            refund_no(name)
         }
     };
     match word(0) {
+        // `start P2 o2`: attempt P2 by payer o2 (default o1).
         "start" => Event::StartPayment {
-            attempt: Box::new(attempt(&number(word(1)), record.amount_fen)),
+            spec: Box::new(spec(number(word(1)), if word(2).is_empty() { "o1" } else { word(2) })),
+        },
+        // `start_h5 P5`: attempt P5 through the H5 (MWEB) entry.
+        "start_h5" => Event::StartPayment {
+            spec: Box::new(h5_spec(number(word(1)))),
         },
         "prepay" => Event::PrepayResult {
             out_trade_no: number(word(1)),
             outcome: match word(2) {
                 "prepared" => PrepayOutcome::Prepared {
-                    prepay_id: "wx1".into(),
-                    code_url: None,
-                    mweb_url: None,
+                    prepay_id: PrepayId::new("wx1").unwrap(),
+                    link: ClientLinkKind::None,
+                },
+                "prepared_mweb" => PrepayOutcome::Prepared {
+                    prepay_id: PrepayId::new("wx1").unwrap(),
+                    link: ClientLinkKind::MwebUrl(ClientLink::new("https://wx.tenpay.com/x").unwrap()),
                 },
                 "paid" => PrepayOutcome::AlreadyPaid,
                 "closed" => PrepayOutcome::AlreadyClosed,
@@ -80,16 +108,16 @@ fn event(line: &str, record: &OrderRecord) -> Event {
         },
         "notify" => Event::PaymentNotified {
             out_trade_no: number(word(1)),
-            transaction_id: word(2).into(),
-            time_end: None,
+            transaction_id: transaction(word(2)),
+            paid_at_s: None,
         },
         "query" => Event::QueryResult {
             out_trade_no: number(word(1)),
             outcome: match word(2) {
                 "paid" => QueryOutcome::Paid {
-                    transaction_id: word(3).into(),
-                    total_fen: word(4).parse().unwrap(),
-                    time_end: None,
+                    transaction_id: transaction(word(3)),
+                    total: fen(word(4)),
+                    paid_at_s: None,
                 },
                 "notpaid" => QueryOutcome::NotPaid,
                 "closed" => QueryOutcome::Closed,
@@ -108,16 +136,18 @@ fn event(line: &str, record: &OrderRecord) -> Event {
             },
         },
         "deadline" => Event::DeadlineReached,
+        // `refund R1 100 [K]`: refund R1 of 100 fen under key K (default: the number).
         "refund" => Event::RefundRequested {
-            out_refund_no: word(1).into(),
-            amount_fen: word(2).parse().unwrap(),
-            reason: "r".into(),
+            key: key(if word(3).is_empty() { word(1) } else { word(3) }),
+            out_refund_no: refund_no(word(1)),
+            amount: fen(word(2)),
+            reason: RefundReason::new("r").unwrap(),
         },
         "refund_result" => Event::RefundResult {
             out_refund_no: refund_name(word(1)),
             outcome: match word(2) {
                 "accepted" => RefundOutcome::Accepted {
-                    refund_id: word(3).into(),
+                    refund_id: RefundId::new(word(3)).unwrap(),
                 },
                 other => RefundOutcome::Failed(failure(other)),
             },
@@ -126,10 +156,10 @@ fn event(line: &str, record: &OrderRecord) -> Event {
             out_refund_no: refund_name(word(1)),
             report: match word(2) {
                 "processing" => RefundStatusReport::Processing {
-                    refund_id: "RID".into(),
+                    refund_id: RefundId::new("RID").unwrap(),
                 },
                 "succeeded" => RefundStatusReport::Succeeded {
-                    refund_id: "RID".into(),
+                    refund_id: RefundId::new("RID").unwrap(),
                 },
                 "closed" => RefundStatusReport::Closed,
                 "abnormal" => RefundStatusReport::Abnormal,
@@ -138,6 +168,7 @@ fn event(line: &str, record: &OrderRecord) -> Event {
             },
             from_notification: false,
         },
+        "ask" => Event::QueryRequested,
         "conflict" => Event::ConflictingNotification {
             detail: "total_fee 1 differs".into(),
         },
@@ -145,20 +176,20 @@ fn event(line: &str, record: &OrderRecord) -> Event {
     }
 }
 
-fn short(number: &str) -> String {
-    number.trim_start_matches('0').to_owned()
+fn short(number: &impl AsRef<str>) -> String {
+    number.as_ref().trim_start_matches('0').to_owned()
 }
 
 fn attempt_state(state: &AttemptState) -> String {
     match state {
         AttemptState::Prepared { .. } => "Prepared".into(),
         AttemptState::Paid { transaction_id, .. } => format!("Paid({transaction_id})"),
-        AttemptState::Failed { reason } => format!("Failed({reason})"),
+        AttemptState::Failed { refusal } => format!("Failed({refusal})"),
         other => format!("{other:?}"),
     }
 }
 
-fn summary(record: &OrderRecord, effects: &[Effect], changed: bool) -> String {
+fn summary(record: &OrderRecord, effects: &[Effect], changed: bool, outcome: &Outcome) -> String {
     let attempts: Vec<String> = record
         .attempts
         .iter()
@@ -177,15 +208,14 @@ fn summary(record: &OrderRecord, effects: &[Effect], changed: bool) -> String {
             let state = match &refund.state {
                 RefundState::Processing { .. } => "Processing".to_owned(),
                 RefundState::Succeeded { .. } => "Succeeded".to_owned(),
-                RefundState::Failed { reason } => format!("Failed({reason})"),
+                RefundState::Failed { refusal } => format!("Failed({refusal})"),
                 other => format!("{other:?}"),
             };
-            let name = if is_requested(refund) {
-                refund.out_refund_no.clone()
-            } else {
-                format!("auto({:?})", refund.cause)
+            let name = match &refund.cause {
+                RefundCause::Requested { key, .. } => format!("{}[{key}]", refund.out_refund_no),
+                other => format!("auto({other:?})"),
             };
-            format!("{name}:{}:{state}", refund.amount_fen)
+            format!("{name}:{}:{state}", refund.amount.fen())
         })
         .collect();
     let effects: Vec<String> = effects
@@ -206,13 +236,26 @@ fn summary(record: &OrderRecord, effects: &[Effect], changed: bool) -> String {
         .deadline_ms
         .map_or("none".to_owned(), |at| format!("{}s", at / 1000));
     format!(
-        "state={:?} attempts=[{}] refunds=[{}] effects=[{}] deadline={deadline} changed={changed} alerts={}",
+        "state={:?} attempts=[{}] refunds=[{}] effects=[{}] deadline={deadline} changed={changed} alerts={}{}",
         record.state,
         attempts.join(", "),
         refunds.join(", "),
         effects.join(", "),
-        record.alerts.len()
+        record.alerts.len(),
+        outcome_text(outcome),
     )
+}
+
+fn outcome_text(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Applied => String::new(),
+        Outcome::AttemptStarted(number) => format!(" outcome=AttemptStarted({})", short(number)),
+        Outcome::AttemptReused(number) => format!(" outcome=AttemptReused({})", short(number)),
+        Outcome::AttemptRefreshing(number) => format!(" outcome=AttemptRefreshing({})", short(number)),
+        Outcome::RefundRequested(number) => format!(" outcome=RefundRequested({number})"),
+        Outcome::RefundAlreadyRequested(number) => format!(" outcome=RefundAlreadyRequested({number})"),
+        other => format!(" outcome={other:?}"),
+    }
 }
 
 /// Runs a script and returns it with every expectation replaced by the actual result.
@@ -237,15 +280,7 @@ fn run_script(text: &str) -> String {
                     .unwrap()
             };
             let expiry_ms = i64::try_from(field("expiry") * 1000).unwrap();
-            record = Some(machine::new_order(
-                OrderNumber::parse("00000000000000000000000000001").unwrap(),
-                1,
-                field("amount"),
-                "x".into(),
-                None,
-                0,
-                expiry_ms,
-            ));
+            record = Some(new_order(field("amount"), expiry_ms));
             output.push_str(line);
             output.push('\n');
             continue;
@@ -264,8 +299,12 @@ fn run_script(text: &str) -> String {
                 let event = event(entry, &current);
                 result = match step(&current, &event, now_ms) {
                     Ok(transition) => {
-                        let line =
-                            summary(&transition.record, &transition.effects, transition.changed);
+                        let line = summary(
+                            &transition.record,
+                            &transition.effects,
+                            transition.changed,
+                            &transition.outcome,
+                        );
                         record = Some(transition.record);
                         line
                     }

@@ -28,7 +28,7 @@ use crate::machine::{OrderSpec, Outcome};
 use crate::metrics::Metrics;
 use crate::model::*;
 use crate::order_number::{
-    choose_slot, Channel, Kind, OrderNumber, OrderNumberGenerator, ProductType, RESERVATION_S,
+    Channel, Kind, OrderNumber, OrderNumberGenerator, ProductType,
 };
 use crate::runtime::EngineRuntime;
 use crate::shell::{Client, ClientKey, Command, CommandReply, NotificationVerdict, Shell};
@@ -177,28 +177,15 @@ fn build_clients(
     Ok(clients)
 }
 
-/// The order-number generator of this start: the slot reserved longest ago, reserved again at
-/// once so the next start takes another.
-fn number_generator(
-    config: &EngineConfig,
-    store: &Arc<dyn Store>,
-    runtime: &EngineRuntime,
-) -> Result<OrderNumberGenerator, EngineError> {
-    let (slot, floor_s) = choose_slot(&store.number_slots()?);
-    let now_s = runtime.clock.now_ms().div_euclid(1000);
-    store.reserve_number_slot(slot, floor_s.max(now_s) + RESERVATION_S)?;
+/// The order-number generator of this start (a fresh slot, see `order_number.rs`).
+fn number_generator(config: &EngineConfig, store: &Arc<dyn Store>, runtime: &EngineRuntime) -> Result<OrderNumberGenerator, EngineError> {
     let reserving = store.clone();
-    Ok(OrderNumberGenerator::new(
+    Ok(OrderNumberGenerator::start(
         config.node_id,
         runtime.clock.clone(),
-        slot,
-        floor_s,
-        Box::new(move |slot, until_s| {
-            reserving
-                .reserve_number_slot(slot, until_s)
-                .map_err(|error| error.to_string())
-        }),
-    ))
+        &store.number_slots()?,
+        Box::new(move |slot, until_s| reserving.reserve_number_slot(slot, until_s).map_err(|error| error.to_string())),
+    )?)
 }
 
 impl Engine {
