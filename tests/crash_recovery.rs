@@ -15,12 +15,15 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cashier_adapters::{ApiBase, ClientIdentity, ReqwestTransport, ReqwestTransportConfig};
+use cashier_adapters::{
+    AmountFen, ApiBase, ClientIdentity, OpenId, ReqwestTransport, ReqwestTransportConfig,
+};
 use cashier_engine::clock::FnClock;
 use cashier_engine::config::EngineConfig;
-use cashier_engine::model::ClientResult;
+use cashier_engine::model::{ClientResult, Description, RefundReason, RequestKey};
+use cashier_engine::order_number::ProductType;
 use cashier_engine::store::{SledStore, Store};
-use cashier_engine::{Engine, EngineRuntime, NewOrder, PaymentRequest};
+use cashier_engine::{Engine, EngineRuntime, NewOrder, PaymentRequest, RefundRequest};
 use cashier_harness::{HttpSink, SimConfig, SimOptions, Simulator};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -111,13 +114,8 @@ async fn child_main() {
     let simulated = SimConfig::embedded_default().unwrap();
     let config_text = include_str!("../fixtures/engine/simulated-world.json")
         .replace("127.0.0.1:9", &format!("127.0.0.1:{port}"));
-    for merchant in &simulated.merchants {
-        std::env::set_var(
-            format!("CASHIER_SIM_KEY_{}", merchant.mch_id),
-            &merchant.key,
-        );
-    }
-    let config = EngineConfig::from_json(&config_text).unwrap();
+    let keys = cashier::simulation::simulated_keys(&simulated).unwrap();
+    let config = EngineConfig::from_json_with_keys(&config_text, Arc::new(keys)).unwrap();
     let certificate = rcgen::generate_simple_self_signed(vec!["merchant".to_owned()]).unwrap();
     let identity = ClientIdentity::from_pem(
         certificate.cert.pem().as_bytes(),
@@ -157,39 +155,46 @@ async fn child_main() {
         let Ok(order) = engine
             .create_order(NewOrder {
                 order_no: None,
-                product_type: 1,
-                amount_fen,
-                description: "崩溃测试".into(),
+                product_type: ProductType(1),
+                amount: AmountFen::from_fen(amount_fen),
+                description: Description::new("崩溃测试").unwrap(),
                 payer_unionid: None,
             })
             .await
         else {
             continue;
         };
+        let order_no = order.record.order_no;
         let request = PaymentRequest {
             entry: entry.into(),
-            openid: openid.map(str::to_owned),
-            client_ip: "127.0.0.1".into(),
+            openid: openid.map(|openid| OpenId::new(openid).unwrap()),
+            client_ip: "127.0.0.1".parse().unwrap(),
         };
-        let out_trade_no = match engine.start_payment(&order.order_no, request).await {
+        let out_trade_no = match engine.start_payment(&order_no, request).await {
             Ok(start) => start.out_trade_no,
             Err(cashier_engine::EngineError::PaymentNotReady { out_trade_no, .. }) => out_trade_no,
             Err(_) => continue,
         };
         if rng.next_u32() % 10 < 8 {
-            let pay = serde_json::json!({ "out_trade_no": out_trade_no, "outcome": "success" });
+            let pay =
+                serde_json::json!({ "out_trade_no": out_trade_no.as_str(), "outcome": "success" });
             let _ = http
                 .post(format!("{sim}/__sim/pay"))
                 .body(pay.to_string())
                 .send()
                 .await;
-            let paid = engine
+            // The client's hint starts a query; asking WeChat now waits for its answer.
+            let _ = engine
                 .report_client_result(&out_trade_no, ClientResult::Ok)
                 .await;
+            let paid = engine.query_wechat(&order_no, Duration::from_secs(2)).await;
             if paid.is_ok_and(|record| record.state.is_paid()) && rng.next_u32() % 2 == 0 {
-                let _ = engine
-                    .refund(&order.order_no, amount_fen / 2, "崩溃测试退款")
-                    .await;
+                let request = RefundRequest {
+                    key: RequestKey::new(format!("crash-{order_no}")).unwrap(),
+                    amount: AmountFen::from_fen(amount_fen / 2),
+                    reason: RefundReason::new("崩溃测试退款").unwrap(),
+                };
+                let _ = engine.refund(&order_no, request).await;
             }
         }
     }

@@ -344,7 +344,9 @@ impl OrderNumberGenerator {
         let (slot, floor_s) = choose_slot(floors);
         let now_s = clock.now_ms().div_euclid(1000);
         reserve(slot, floor_s.max(now_s) + RESERVATION_S).map_err(OrderNumberError::Reservation)?;
-        Ok(OrderNumberGenerator::new(node, clock, slot, floor_s, reserve))
+        Ok(OrderNumberGenerator::new(
+            node, clock, slot, floor_s, reserve,
+        ))
     }
 
     /// A generator that reserves nothing (tests, benches).

@@ -40,7 +40,11 @@ fn failure_strategy() -> impl Strategy<Value = CallFailure> {
 }
 
 fn transaction(out_trade_no: &cashier_adapters::OutTradeNo) -> TransactionId {
-    TransactionId::new(format!("T{}", out_trade_no.as_str().trim_start_matches('0'))).unwrap()
+    TransactionId::new(format!(
+        "T{}",
+        out_trade_no.as_str().trim_start_matches('0')
+    ))
+    .unwrap()
 }
 
 fn refund_id() -> RefundId {
@@ -66,7 +70,10 @@ fn attempt_events(amount_fen: u64) -> impl Strategy<Value = Event> {
                 failure_strategy().prop_map(PrepayOutcome::Failed),
             ]
         )
-            .prop_map(|(out_trade_no, outcome)| Event::PrepayResult { out_trade_no, outcome }),
+            .prop_map(|(out_trade_no, outcome)| Event::PrepayResult {
+                out_trade_no,
+                outcome
+            }),
         out.clone().prop_map(|out_trade_no| Event::PaymentNotified {
             transaction_id: transaction(&out_trade_no),
             out_trade_no,
@@ -88,9 +95,16 @@ fn attempt_events(amount_fen: u64) -> impl Strategy<Value = Event> {
         }),
         (
             out.clone(),
-            prop_oneof![Just(ClientResult::Ok), Just(ClientResult::Cancel), Just(ClientResult::Fail)]
+            prop_oneof![
+                Just(ClientResult::Ok),
+                Just(ClientResult::Cancel),
+                Just(ClientResult::Fail)
+            ]
         )
-            .prop_map(|(out_trade_no, result)| Event::ClientReported { out_trade_no, result }),
+            .prop_map(|(out_trade_no, result)| Event::ClientReported {
+                out_trade_no,
+                result
+            }),
         Just(Event::CloseRequested),
         Just(Event::QueryRequested),
         (
@@ -102,7 +116,10 @@ fn attempt_events(amount_fen: u64) -> impl Strategy<Value = Event> {
                 failure_strategy().prop_map(CloseOutcome::Failed)
             ]
         )
-            .prop_map(|(out_trade_no, outcome)| Event::CloseResult { out_trade_no, outcome }),
+            .prop_map(|(out_trade_no, outcome)| Event::CloseResult {
+                out_trade_no,
+                outcome
+            }),
         Just(Event::DeadlineReached),
     ]
 }
@@ -111,31 +128,46 @@ fn refund_events(amount_fen: u64) -> impl Strategy<Value = Event> {
     let refund = prop::sample::select(REFUNDS.to_vec()).prop_map(refund_no);
     let request_key = prop::sample::select(KEYS.to_vec()).prop_map(key);
     prop_oneof![
-        (refund.clone(), request_key, 1..=amount_fen).prop_map(|(out_refund_no, key, fen)| Event::RefundRequested {
-            key,
-            out_refund_no,
-            amount: AmountFen::from_fen(fen),
-            reason: RefundReason::new("r").unwrap(),
+        (refund.clone(), request_key, 1..=amount_fen).prop_map(|(out_refund_no, key, fen)| {
+            Event::RefundRequested {
+                key,
+                out_refund_no,
+                amount: AmountFen::from_fen(fen),
+                reason: RefundReason::new("r").unwrap(),
+            }
         }),
         (
             refund.clone(),
             prop_oneof![
-                Just(RefundOutcome::Accepted { refund_id: refund_id() }),
+                Just(RefundOutcome::Accepted {
+                    refund_id: refund_id()
+                }),
                 failure_strategy().prop_map(RefundOutcome::Failed)
             ]
         )
-            .prop_map(|(out_refund_no, outcome)| Event::RefundResult { out_refund_no, outcome }),
+            .prop_map(|(out_refund_no, outcome)| Event::RefundResult {
+                out_refund_no,
+                outcome
+            }),
         (
             refund,
             prop_oneof![
-                Just(RefundStatusReport::Succeeded { refund_id: refund_id() }),
-                Just(RefundStatusReport::Processing { refund_id: refund_id() }),
+                Just(RefundStatusReport::Succeeded {
+                    refund_id: refund_id()
+                }),
+                Just(RefundStatusReport::Processing {
+                    refund_id: refund_id()
+                }),
                 Just(RefundStatusReport::Closed),
                 Just(RefundStatusReport::Abnormal),
                 Just(RefundStatusReport::NotFound),
             ]
         )
-            .prop_map(|(out_refund_no, report)| Event::RefundStatus { out_refund_no, report, from_notification: true }),
+            .prop_map(|(out_refund_no, report)| Event::RefundStatus {
+                out_refund_no,
+                report,
+                from_notification: true
+            }),
     ]
 }
 
@@ -238,14 +270,21 @@ fn order_numbers_stay_unique_and_true_to_time_across_1000_restarts() {
             Ok(())
         });
         let current = floors.lock().unwrap().clone();
-        let generator = OrderNumberGenerator::start(1, Arc::new(clock.clone()), &current, reserve).unwrap();
+        let generator =
+            OrderNumberGenerator::start(1, Arc::new(clock.clone()), &current, reserve).unwrap();
         for _ in 0..(1 + stream.below(20)) {
             clock.advance_ms(stream.below(1_500) as i64);
-            let number = generator.next(Channel::APP, Kind::Payment, ProductType(3)).unwrap();
+            let number = generator
+                .next(Channel::APP, Kind::Payment, ProductType(3))
+                .unwrap();
             let stamp = number.parts().timestamp;
-            let issued_s = cashier_adapters::wechat::time::parse_compact(&format!("20{stamp}")).unwrap();
+            let issued_s =
+                cashier_adapters::wechat::time::parse_compact(&format!("20{stamp}")).unwrap();
             let now_s = clock.now_ms().div_euclid(1000);
-            assert!((issued_s - now_s).abs() <= 1, "{number} carries {issued_s}, issued at {now_s}");
+            assert!(
+                (issued_s - now_s).abs() <= 1,
+                "{number} carries {issued_s}, issued at {now_s}"
+            );
             assert!(seen.insert(number.clone()), "{number} issued twice");
         }
     }

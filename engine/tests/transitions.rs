@@ -76,7 +76,10 @@ fn event(line: &str, record: &OrderRecord) -> Event {
     match word(0) {
         // `start P2 o2`: attempt P2 by payer o2 (default o1).
         "start" => Event::StartPayment {
-            spec: Box::new(spec(number(word(1)), if word(2).is_empty() { "o1" } else { word(2) })),
+            spec: Box::new(spec(
+                number(word(1)),
+                if word(2).is_empty() { "o1" } else { word(2) },
+            )),
         },
         // `start_h5 P5`: attempt P5 through the H5 (MWEB) entry.
         "start_h5" => Event::StartPayment {
@@ -91,7 +94,9 @@ fn event(line: &str, record: &OrderRecord) -> Event {
                 },
                 "prepared_mweb" => PrepayOutcome::Prepared {
                     prepay_id: PrepayId::new("wx1").unwrap(),
-                    link: ClientLinkKind::MwebUrl(ClientLink::new("https://wx.tenpay.com/x").unwrap()),
+                    link: ClientLinkKind::MwebUrl(
+                        ClientLink::new("https://wx.tenpay.com/x").unwrap(),
+                    ),
                 },
                 "paid" => PrepayOutcome::AlreadyPaid,
                 "closed" => PrepayOutcome::AlreadyClosed,
@@ -251,9 +256,13 @@ fn outcome_text(outcome: &Outcome) -> String {
         Outcome::Applied => String::new(),
         Outcome::AttemptStarted(number) => format!(" outcome=AttemptStarted({})", short(number)),
         Outcome::AttemptReused(number) => format!(" outcome=AttemptReused({})", short(number)),
-        Outcome::AttemptRefreshing(number) => format!(" outcome=AttemptRefreshing({})", short(number)),
+        Outcome::AttemptRefreshing(number) => {
+            format!(" outcome=AttemptRefreshing({})", short(number))
+        }
         Outcome::RefundRequested(number) => format!(" outcome=RefundRequested({number})"),
-        Outcome::RefundAlreadyRequested(number) => format!(" outcome=RefundAlreadyRequested({number})"),
+        Outcome::RefundAlreadyRequested(number) => {
+            format!(" outcome=RefundAlreadyRequested({number})")
+        }
         other => format!(" outcome={other:?}"),
     }
 }

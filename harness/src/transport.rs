@@ -10,12 +10,15 @@ use cashier_adapters::{HttpRequest, HttpResponse, Transport, TransportError, Tra
 use crate::simulator::{ClientCertificate, NotificationSink, SimRequest, SimResponse, Simulator};
 
 /// The in-process transport: each request is handled by the simulator synchronously; slow
-/// replies past `timeout_ms` and lost replies surface as timeouts, resets as IO errors.
+/// replies past `timeout_ms` and lost replies surface as timeouts, resets as IO errors. Slow
+/// replies within the timeout come back at once, unless `with_real_delays` makes the caller
+/// wait for them in real time (to test what a slow WeChat holds up).
 #[derive(Clone)]
 pub struct SimTransport {
     simulator: Arc<Simulator>,
     timeout_ms: u64,
     client_certificate: bool,
+    real_delays: bool,
 }
 
 impl SimTransport {
@@ -26,7 +29,14 @@ impl SimTransport {
             simulator,
             timeout_ms: 10_000,
             client_certificate: true,
+            real_delays: false,
         }
+    }
+
+    /// Slow replies within the timeout arrive after their delay in real time.
+    pub fn with_real_delays(mut self) -> SimTransport {
+        self.real_delays = true;
+        self
     }
 
     /// The same transport without a client certificate (`secapi` calls are then refused).
@@ -60,11 +70,20 @@ impl Transport for SimTransport {
             body: request.body,
             client_certificate: certificate,
         });
-        let timeout_ms = self.timeout_ms;
+        let (timeout_ms, real_delays) = (self.timeout_ms, self.real_delays);
         Box::pin(async move {
             match response {
                 SimResponse::Reply { delay_ms, .. } if delay_ms > timeout_ms => {
                     Err(TransportError::Timeout { timeout_ms })
+                }
+                SimResponse::Reply {
+                    status,
+                    body,
+                    delay_ms,
+                    ..
+                } if real_delays && delay_ms > 0 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+                    Ok(HttpResponse { status, body })
                 }
                 SimResponse::Reply { status, body, .. } => Ok(HttpResponse { status, body }),
                 SimResponse::ReplyLost => Err(TransportError::Timeout { timeout_ms }),

@@ -1,27 +1,9 @@
 //! End-to-end flows against the simulator: each entry point, notifications, refunds.
 
 use cashier_engine::model::{OrderState, RefundState};
-use cashier_engine::{ClientPayment, NewOrder, PaymentRequest};
+use cashier_engine::{ClientPayment, PaymentRequest};
 
 use crate::support::*;
-
-fn order(amount_fen: u64) -> NewOrder {
-    NewOrder {
-        order_no: None,
-        product_type: 7,
-        amount_fen,
-        description: "仁心医院-门诊缴费".into(),
-        payer_unionid: None,
-    }
-}
-
-fn payer(entry: &str, openid: Option<&str>) -> PaymentRequest {
-    PaymentRequest {
-        entry: entry.into(),
-        openid: openid.map(str::to_owned),
-        client_ip: "123.12.12.123".into(),
-    }
-}
 
 /// The payer most tests use: the official account's JSAPI payer.
 fn official_payer() -> PaymentRequest {
@@ -40,7 +22,7 @@ async fn start_attempt(
 #[tokio::test]
 async fn official_account_flow_pays_by_notification_and_refunds_with_the_paying_appid() {
     let world = World::start(100);
-    let created = world.engine.create_order(order(888)).await.unwrap();
+    let created = world.engine.create_order(order(888)).await.unwrap().record;
     assert_eq!(created.state, OrderState::Created);
     let start = start_attempt(&world, &created.order_no, official_payer())
         .await
@@ -55,9 +37,7 @@ async fn official_account_flow_pays_by_notification_and_refunds_with_the_paying_
     let paid = world.engine.query(&created.order_no).await.unwrap();
     assert_eq!(paid.state, OrderState::Paid, "{paid:#?}");
     assert_eq!(world.engine.metrics().payment_notifications_applied, 1);
-    let (_, out_refund_no) = world
-        .engine
-        .refund(&created.order_no, 300, "退号")
+    let out_refund_no = refund(&world, &created.order_no, 300, "退号")
         .await
         .unwrap();
     world.advance(30).await;
@@ -90,7 +70,12 @@ async fn started(
     cashier_engine::model::OrderRecord,
     cashier_engine::PaymentStart,
 ) {
-    let created = world.engine.create_order(order(amount)).await.unwrap();
+    let created = world
+        .engine
+        .create_order(order(amount))
+        .await
+        .unwrap()
+        .record;
     let start = start_attempt(world, &created.order_no, payer(entry, openid))
         .await
         .unwrap();
@@ -102,7 +87,10 @@ async fn paid_order(
     entry: &str,
     openid: Option<&str>,
     amount: u64,
-) -> (cashier_engine::order_number::OrderNumber, String) {
+) -> (
+    cashier_engine::order_number::OrderNumber,
+    cashier_adapters::OutTradeNo,
+) {
     let (created, start) = started(world, amount, entry, openid).await;
     world.pay(&start.out_trade_no);
     world.advance(1).await;
@@ -134,7 +122,7 @@ async fn mini_program_flow_goes_through_the_web_view_bridge() {
     assert_eq!(decoded.app_id, "wx1f1e2d3c4b5a6978");
     assert!(decoded.verify(&ApiKey::new(KEY).unwrap()));
     assert_eq!(
-        start.out_trade_no.get(0..3),
+        start.out_trade_no.as_str().get(0..3),
         Some("021"),
         "channel 02 (mini program), kind 1 (payment)"
     );
@@ -154,15 +142,15 @@ async fn app_native_and_h5_entries_produce_their_client_parameters_and_get_paid(
         ("native", None, "051"),
         ("h5", None, "041"),
     ] {
-        let created = world.engine.create_order(order(100)).await.unwrap();
+        let created = world.engine.create_order(order(100)).await.unwrap().record;
         let start = start_attempt(&world, &created.order_no, payer(entry, openid))
             .await
             .unwrap();
-        assert_eq!(start.out_trade_no.get(0..3), Some(prefix));
+        assert_eq!(start.out_trade_no.as_str().get(0..3), Some(prefix));
         match (&start.client, entry) {
             (ClientPayment::App(params), "app") => assert_eq!(params.package, "Sign=WXPay"),
             (ClientPayment::Native { code_url }, "native") => {
-                assert!(code_url.starts_with("weixin://"))
+                assert!(code_url.as_str().starts_with("weixin://"))
             }
             (ClientPayment::Mweb { mweb_url }, "h5") => assert!(mweb_url.contains("mmpayweb")),
             other => panic!("unexpected {other:?}"),
@@ -190,14 +178,11 @@ async fn service_provider_mini_program_pays_and_refunds_in_sp_mode() {
             .unwrap()
             .channel
             .sub_mch_id
-            .as_deref(),
+            .as_ref()
+            .map(|id| id.as_str()),
         Some("1900000110")
     );
-    world
-        .engine
-        .refund(&order_no, 700, "全额退款")
-        .await
-        .unwrap();
+    refund(&world, &order_no, 700, "全额退款").await.unwrap();
     world.advance(30).await;
     assert_eq!(
         world.engine.query(&order_no).await.unwrap().state,
@@ -309,11 +294,7 @@ async fn reply_lost_on_refund_is_resolved_without_refunding_twice() {
         .simulator
         .set_fault_plan(plan("refund", Fault::ReplyLost, 1))
         .unwrap();
-    let (_, out_refund_no) = world
-        .engine
-        .refund(&order_no, 888, "全额退款")
-        .await
-        .unwrap();
+    let out_refund_no = refund(&world, &order_no, 888, "全额退款").await.unwrap();
     world.advance(60).await;
     let record = world.engine.query(&order_no).await.unwrap();
     assert!(
@@ -338,7 +319,7 @@ async fn systemerror_on_unified_order_is_retried_with_identical_parameters() {
         .simulator
         .set_fault_plan(plan("unifiedorder", Fault::SystemError, 2))
         .unwrap();
-    let created = world.engine.create_order(order(888)).await.unwrap();
+    let created = world.engine.create_order(order(888)).await.unwrap().record;
     let start = start_attempt(&world, &created.order_no, official_payer()).await;
     assert!(start.is_ok(), "{start:?}");
     assert_eq!(world.engine.metrics().unified_orders_sent, 3);
@@ -380,7 +361,7 @@ async fn forged_and_tampered_notifications_are_rejected_without_state_change() {
         record
             .alerts
             .iter()
-            .any(|alert| alert.message.contains("differs from the order")),
+            .any(|alert| alert.detail.contains("differs from the order")),
         "the forged amount is an alert: {:?}",
         record.alerts
     );
@@ -469,7 +450,7 @@ async fn a_late_success_after_close_is_refunded_not_lost() {
         OrderState::Closed
     );
     // A verified success notification arrives for the closed attempt (a WeChat-side race).
-    let notification = success_notification(&world, &start.out_trade_no, 888);
+    let notification = success_notification(&world, start.out_trade_no.as_str(), 888);
     let response = world
         .engine
         .handle_payment_notification(&notification)
@@ -512,7 +493,7 @@ fn success_notification(world: &World, out_trade_no: &str, total: u64) -> Vec<u8
 #[tokio::test]
 async fn a_second_successful_attempt_is_refunded_automatically() {
     let world = World::start(114);
-    let created = world.engine.create_order(order(500)).await.unwrap();
+    let created = world.engine.create_order(order(500)).await.unwrap().record;
     // The payer opens the official account page, then switches to the mini program.
     let first = start_attempt(&world, &created.order_no, official_payer())
         .await
@@ -571,12 +552,21 @@ async fn client_ok_triggers_a_query_and_cancel_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(early.state, OrderState::Paying);
+    world.settle().await;
+    assert_eq!(
+        world.engine.query(&early.order_no).await.unwrap().state,
+        OrderState::Paying
+    );
     world.pay(&start.out_trade_no);
-    let ok = world
+    let hinted = world
         .engine
         .report_client_result(&start.out_trade_no, ClientResult::Ok)
         .await
         .unwrap();
+    // The hint only starts a query; its answer is applied as its own transition.
+    assert_eq!(hinted.state, OrderState::Paying);
+    world.settle().await;
+    let ok = world.engine.query(&hinted.order_no).await.unwrap();
     assert_eq!(ok.state, OrderState::Paid);
 }
 
@@ -584,19 +574,24 @@ async fn client_ok_triggers_a_query_and_cancel_changes_nothing() {
 async fn creating_an_order_again_is_idempotent_and_conflicts_are_named() {
     let world = World::start(116);
     let created = world.engine.create_order(order(100)).await.unwrap();
+    assert_eq!(created.outcome, cashier_engine::machine::Outcome::Created);
     let mut again = order(100);
-    again.order_no = Some(created.order_no.clone());
+    again.order_no = Some(created.record.order_no.clone());
+    let repeated = world.engine.create_order(again.clone()).await.unwrap();
+    assert_eq!(repeated.record, created.record);
     assert_eq!(
-        world.engine.create_order(again.clone()).await.unwrap(),
-        created
+        repeated.outcome,
+        cashier_engine::machine::Outcome::AlreadyExists
     );
-    again.amount_fen = 101;
+    again.amount = cashier_adapters::AmountFen::from_fen(101);
     assert!(matches!(
         world.engine.create_order(again).await,
-        Err(cashier_engine::EngineError::OrderExistsWithDifferentContent { .. })
+        Err(cashier_engine::EngineError::Rejected(
+            cashier_engine::machine::Rejection::ConflictingContent
+        ))
     ));
     assert!(matches!(
-        world.engine.refund(&created.order_no, 1, "x").await,
+        refund(&world, &created.record.order_no, 1, "x").await,
         Err(cashier_engine::EngineError::Rejected(_))
     ));
 }
@@ -604,7 +599,7 @@ async fn creating_an_order_again_is_idempotent_and_conflicts_are_named() {
 #[tokio::test]
 async fn the_same_payer_on_the_same_entry_reuses_the_prepared_attempt() {
     let world = World::start(117);
-    let created = world.engine.create_order(order(100)).await.unwrap();
+    let created = world.engine.create_order(order(100)).await.unwrap().record;
     let first = start_attempt(&world, &created.order_no, official_payer())
         .await
         .unwrap();
@@ -621,11 +616,11 @@ async fn refund_uses_the_paying_attempts_appid_and_sign_type() {
     // Paid through the mini program (appid wx1f1e2d3c4b5a6978, MD5) although the same merchant
     // also has an official account entry (another appid, HMAC).
     let (order_no, out_trade_no) = paid_order(&world, "mini_program", Some(PAYER_MINI), 800).await;
-    world.engine.refund(&order_no, 200, "退药").await.unwrap();
+    refund(&world, &order_no, 200, "退药").await.unwrap();
     world.advance(30).await;
     let ledger = world.simulator.ledger();
     let refund = ledger.refunds.values().next().unwrap();
-    assert_eq!(refund.out_trade_no, out_trade_no);
+    assert_eq!(refund.out_trade_no, out_trade_no.as_str());
     assert_eq!(refund.requested_appid, "wx1f1e2d3c4b5a6978");
     assert_eq!(
         world.engine.query(&order_no).await.unwrap().state,
@@ -652,7 +647,7 @@ async fn idle_actors_passivate_and_come_back_from_the_store() {
         },
     )
     .unwrap();
-    let created = world.engine.create_order(order(300)).await.unwrap();
+    let created = world.engine.create_order(order(300)).await.unwrap().record;
     assert_eq!(world.engine.live_actors(), 1);
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     assert_eq!(world.engine.live_actors(), 0, "the idle actor passivated");
@@ -672,7 +667,7 @@ async fn idle_actors_passivate_and_come_back_from_the_store() {
 #[tokio::test]
 async fn after_shutdown_commands_are_refused_and_notifications_get_fail() {
     let world = World::start(120);
-    let created = world.engine.create_order(order(300)).await.unwrap();
+    let created = world.engine.create_order(order(300)).await.unwrap().record;
     world.engine.shutdown().await;
     assert!(matches!(
         world.engine.query(&created.order_no).await,

@@ -1,18 +1,26 @@
 //! Test helpers over `cashier::simulation::SimulatedWorld`.
 
+#![allow(dead_code)]
+
 use std::ops::Deref;
 use std::sync::Arc;
 
 use cashier::simulation::SimulatedWorld;
+use cashier_adapters::{AmountFen, OpenId, OutTradeNo};
+use cashier_engine::machine::Outcome;
+use cashier_engine::model::{Description, RefundReason, RequestKey};
+use cashier_engine::order_number::{OrderNumber, ProductType};
 use cashier_engine::store::SledStore;
+use cashier_engine::{EngineError, NewOrder, PaymentRequest, Receipt, RefundRequest};
 use cashier_harness::FaultPlan;
 
 pub const KEY: &str = "192006250b4c09247ec02edce69f6a2d";
 pub const PAYER_OFFICIAL: &str = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o";
 pub const PAYER_MINI: &str = "oMiniPayer0000000000000001";
 pub const PAYER_SUB_MINI: &str = "oUpF8uN95-Ptaags6E_roPHg7AG0";
+pub const UNIONID: &str = "o6_bmasdasdsad6_2sgVt7hMZOPfL";
 
-pub struct World(SimulatedWorld);
+pub struct World(pub SimulatedWorld);
 
 impl Deref for World {
     type Target = SimulatedWorld;
@@ -39,7 +47,54 @@ impl World {
         self.0.advance(seconds, 5).await.unwrap();
     }
 
-    pub fn pay(&self, out_trade_no: &str) {
+    pub fn pay(&self, out_trade_no: &OutTradeNo) {
         self.0.payer(out_trade_no, "success").unwrap();
+    }
+}
+
+/// A new order of `amount_fen` (product 7).
+pub fn order(amount_fen: u64) -> NewOrder {
+    NewOrder {
+        order_no: None,
+        product_type: ProductType(7),
+        amount: AmountFen::from_fen(amount_fen),
+        description: Description::new("仁心医院-门诊缴费").unwrap(),
+        payer_unionid: None,
+    }
+}
+
+/// A payer on an entry.
+pub fn payer(entry: &str, openid: Option<&str>) -> PaymentRequest {
+    PaymentRequest {
+        entry: entry.into(),
+        openid: openid.map(|openid| OpenId::new(openid).unwrap()),
+        client_ip: "123.12.12.123".parse().unwrap(),
+    }
+}
+
+/// A refund request under `key`.
+pub fn refund_request(key: &str, amount_fen: u64, reason: &str) -> RefundRequest {
+    RefundRequest {
+        key: RequestKey::new(key).unwrap(),
+        amount: AmountFen::from_fen(amount_fen),
+        reason: RefundReason::new(reason).unwrap(),
+    }
+}
+
+/// Asks for a refund under a key made from the order and amount; returns its number.
+pub async fn refund(
+    world: &SimulatedWorld,
+    order_no: &OrderNumber,
+    amount_fen: u64,
+    reason: &str,
+) -> Result<cashier_adapters::OutRefundNo, EngineError> {
+    let key = format!("k-{order_no}-{amount_fen}");
+    let receipt: Receipt = world
+        .engine
+        .refund(order_no, refund_request(&key, amount_fen, reason))
+        .await?;
+    match receipt.outcome {
+        Outcome::RefundRequested(number) | Outcome::RefundAlreadyRequested(number) => Ok(number),
+        other => panic!("unexpected {other:?}"),
     }
 }

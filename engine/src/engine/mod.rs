@@ -27,9 +27,7 @@ use crate::keys::Keyring;
 use crate::machine::{OrderSpec, Outcome};
 use crate::metrics::Metrics;
 use crate::model::*;
-use crate::order_number::{
-    Channel, Kind, OrderNumber, OrderNumberGenerator, ProductType,
-};
+use crate::order_number::{Channel, Kind, OrderNumber, OrderNumberGenerator, ProductType};
 use crate::runtime::EngineRuntime;
 use crate::shell::{Client, ClientKey, Command, CommandReply, NotificationVerdict, Shell};
 use crate::store::Store;
@@ -178,13 +176,21 @@ fn build_clients(
 }
 
 /// The order-number generator of this start (a fresh slot, see `order_number.rs`).
-fn number_generator(config: &EngineConfig, store: &Arc<dyn Store>, runtime: &EngineRuntime) -> Result<OrderNumberGenerator, EngineError> {
+fn number_generator(
+    config: &EngineConfig,
+    store: &Arc<dyn Store>,
+    runtime: &EngineRuntime,
+) -> Result<OrderNumberGenerator, EngineError> {
     let reserving = store.clone();
     Ok(OrderNumberGenerator::start(
         config.node_id,
         runtime.clock.clone(),
         &store.number_slots()?,
-        Box::new(move |slot, until_s| reserving.reserve_number_slot(slot, until_s).map_err(|error| error.to_string())),
+        Box::new(move |slot, until_s| {
+            reserving
+                .reserve_number_slot(slot, until_s)
+                .map_err(|error| error.to_string())
+        }),
     )?)
 }
 
