@@ -468,7 +468,7 @@ async fn restart(
     world.settle().await;
     totals.add(&world);
     world.engine.shutdown().await;
-    let config = crate::simulation::engine_config(&world.simulator.config())?;
+    let config = crate::simulation::engine_config(world.simulator.config())?;
     let next = SimulatedWorld::with_simulator(
         world.simulator.clone(),
         config,

@@ -5,5 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod end_to_end;
+mod host_model;
 mod money_path;
 mod support;

@@ -50,6 +50,7 @@ pub struct SledStore {
     meta: sled::Tree,
     next_sequence: Mutex<u64>,
     flush_requests: Mutex<Option<mpsc::Sender<FlushRequest>>>,
+    flusher: Mutex<Option<std::thread::JoinHandle<()>>>,
     counters: Arc<Counters>,
 }
 
@@ -86,7 +87,7 @@ impl SledStore {
             .store(last_sequence, Ordering::Release);
         let flusher_db = db.clone();
         let flusher_counters = counters.clone();
-        std::thread::Builder::new()
+        let flusher_thread = std::thread::Builder::new()
             .name("cashier-flusher".into())
             .spawn(move || flusher(flusher_db, receiver, flusher_counters))
             .map_err(storage)?;
@@ -100,16 +101,26 @@ impl SledStore {
             db,
             next_sequence: Mutex::new(last_sequence + 1),
             flush_requests: Mutex::new(Some(sender)),
+            flusher: Mutex::new(Some(flusher_thread)),
             counters,
         };
         store.upgrade()?;
         Ok(store)
     }
 
-    /// Stops the flusher after serving pending flushes.
+    /// Stops the flusher after serving pending flushes, and waits for it (so the directory's
+    /// lock is released once the store is dropped).
     pub fn close(&self) {
         if let Ok(mut sender) = self.flush_requests.lock() {
             sender.take();
+        }
+        let handle = self
+            .flusher
+            .lock()
+            .ok()
+            .and_then(|mut handle| handle.take());
+        if let Some(handle) = handle {
+            let _ = handle.join();
         }
     }
 
@@ -232,7 +243,10 @@ fn index_value(record: &OrderRecord, key: &[u8]) -> Vec<u8> {
     }
 }
 
-fn feed_entries(commit: &Commit<'_>, first: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+/// A key and its value, encoded.
+type Encoded = (Vec<u8>, Vec<u8>);
+
+fn feed_entries(commit: &Commit<'_>, first: u64) -> Result<Vec<Encoded>, StoreError> {
     commit
         .notices
         .iter()
