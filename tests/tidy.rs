@@ -86,3 +86,24 @@ fn no_todo_without_an_issue_number() {
         }
     }
 }
+
+/// Issue #9: keys reach the engine through a key provider, never through the process
+/// environment (racy once threads run, `unsafe` from edition 2024): no `set_var` outside tests.
+#[test]
+fn no_library_code_writes_the_process_environment() {
+    let offenders: Vec<String> = workspace_files()
+        .into_iter()
+        .filter(|path| {
+            let text = path.to_string_lossy();
+            text.contains("/src/") && !text.contains("/tests/")
+        })
+        .filter(|path| {
+            let source = std::fs::read_to_string(path).unwrap_or_default();
+            source
+                .lines()
+                .any(|line| line.contains("env::set_var") && !line.trim_start().starts_with("///"))
+        })
+        .map(|path| path.display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "set_var in {offenders:?}");
+}

@@ -369,6 +369,36 @@ impl OrderNumberGenerator {
         Ok(())
     }
 
+    /// Slow path, once per thread: a lane a finished thread handed back, or a new one.
+    fn take_lane(&self) -> Result<LaneSlot, OrderNumberError> {
+        let reused = self
+            .free_lanes
+            .lock()
+            .ok()
+            .and_then(|mut free_lanes| free_lanes.pop());
+        let lane = match reused {
+            Some(lane) => lane,
+            None => {
+                let lane = self.next_lane.fetch_add(1, Ordering::Relaxed);
+                if lane > 99 {
+                    self.next_lane.store(100, Ordering::Relaxed);
+                    return Err(OrderNumberError::TooManyLanes);
+                }
+                Lane {
+                    lane,
+                    second: i64::MIN,
+                    sequence: 0,
+                    timestamp: [b'0'; 12],
+                }
+            }
+        };
+        Ok(LaneSlot {
+            generator_id: self.id,
+            lane,
+            free_lanes: Arc::downgrade(&self.free_lanes),
+        })
+    }
+
     /// The next number for `channel`, `kind` and `product_type`.
     pub fn next(
         &self,
@@ -387,33 +417,7 @@ impl OrderNumberGenerator {
             let position = match lanes.iter().position(|slot| slot.generator_id == self.id) {
                 Some(position) => position,
                 None => {
-                    // Slow path, once per thread: a lane a finished thread handed back, or a new one.
-                    let reused = self
-                        .free_lanes
-                        .lock()
-                        .ok()
-                        .and_then(|mut free_lanes| free_lanes.pop());
-                    let lane = match reused {
-                        Some(lane) => lane,
-                        None => {
-                            let lane = self.next_lane.fetch_add(1, Ordering::Relaxed);
-                            if lane > 99 {
-                                self.next_lane.store(100, Ordering::Relaxed);
-                                return Err(OrderNumberError::TooManyLanes);
-                            }
-                            Lane {
-                                lane,
-                                second: i64::MIN,
-                                sequence: 0,
-                                timestamp: [b'0'; 12],
-                            }
-                        }
-                    };
-                    lanes.push(LaneSlot {
-                        generator_id: self.id,
-                        lane,
-                        free_lanes: Arc::downgrade(&self.free_lanes),
-                    });
+                    lanes.push(self.take_lane()?);
                     lanes.len() - 1
                 }
             };

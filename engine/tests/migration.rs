@@ -142,6 +142,36 @@ fn a_format_1_store_opens_and_every_record_migrates() {
     assert_eq!(reopened.all_orders().unwrap().len(), 40);
 }
 
+/// The current format's own fixture (`cashier demo --orders 30 --seed 3 --faults default`,
+/// written by format 2): a later format must keep opening it, as this one opens format 1.
+#[test]
+fn a_format_2_store_opens_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join("store-v2"), dir.path());
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.format().unwrap(), 2);
+    let records = store.all_orders().unwrap();
+    assert!(records.len() >= 30, "{}", records.len());
+    for record in &records {
+        cashier_engine::machine::check_invariants(record).unwrap();
+        assert!(!store.events(&record.order_no).unwrap().is_empty());
+    }
+    let paid = store
+        .orders_by(&OrderFilter::State(OrderState::Paid), None, 1000)
+        .unwrap();
+    assert_eq!(
+        paid.len(),
+        records
+            .iter()
+            .filter(|record| record.state == OrderState::Paid)
+            .count()
+    );
+    assert!(
+        !store.feed(0, 1000).unwrap().is_empty(),
+        "the host feed was written"
+    );
+}
+
 #[test]
 fn a_store_of_an_unknown_future_format_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -579,38 +579,49 @@ pub async fn run(arguments: &DemoArguments) -> Result<DemoReport, String> {
 
     settle_virtual_time(&world, arguments.progress).await?;
     totals.add(&world);
-    let records = this_runs_records(&world, &planned)?;
-    let mut report = DemoReport {
-        orders: planned.len(),
-        drive_s,
-        start_payment_us: start_latencies
-            .lock()
-            .map(|latencies| latencies.clone())
-            .unwrap_or_default(),
-        ack_us: totals.acks_us,
-        metrics: totals.metrics,
-        deliveries: world.simulator.delivery_log().len(),
-        ..DemoReport::default()
-    };
-    report.flushes = totals.flushes;
-    tally(&mut report, &records);
-    report.checks = crate::simulation::ledger_checks(&records, &world.simulator);
+    let mut report = report_of(&world, &planned, totals, &repeats)?;
     report.checks.push((
         "every order meant to be driven accounted for".into(),
         unaccounted,
     ));
+    report.drive_s = drive_s;
+    report.start_payment_us = start_latencies
+        .lock()
+        .map(|latencies| latencies.clone())
+        .unwrap_or_default();
+    report.total_s = began.elapsed().as_secs_f64();
+    world.engine.shutdown().await;
+    Ok(report)
+}
+
+/// The summary of a finished run: states, refunds, counters summed over restarts, checks.
+fn report_of(
+    world: &SimulatedWorld,
+    planned: &[Planned],
+    totals: Totals,
+    repeats: &Repeats,
+) -> Result<DemoReport, String> {
+    let records = this_runs_records(world, planned)?;
+    let mut report = DemoReport {
+        orders: planned.len(),
+        ack_us: totals.acks_us,
+        metrics: totals.metrics,
+        flushes: totals.flushes,
+        deliveries: world.simulator.delivery_log().len(),
+        repeats: (repeats.made, repeats.recognised),
+        restarts: 2,
+        ..DemoReport::default()
+    };
+    tally(&mut report, &records);
+    report.checks = crate::simulation::ledger_checks(&records, &world.simulator);
     report.checks.push((
         "repeated refund requests applied once".into(),
-        repeated_refund_violations(&records, &repeats, &world.simulator),
+        repeated_refund_violations(&records, repeats, &world.simulator),
     ));
     report.checks.push((
         "order number timestamps within 1 s of issue".into(),
         number_time_violations(&records),
     ));
-    report.repeats = (repeats.made, repeats.recognised);
-    report.restarts = 2;
-    report.total_s = began.elapsed().as_secs_f64();
-    world.engine.shutdown().await;
     Ok(report)
 }
 
