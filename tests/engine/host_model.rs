@@ -47,19 +47,7 @@ async fn the_feed_tells_the_host_every_payment_refund_and_alert_once_in_order_ac
         .unwrap();
     world.advance(20, 5).await.unwrap();
     let twice = world.engine.create_order(order(300)).await.unwrap().record;
-    let first = world
-        .engine
-        .start_payment(
-            &twice.order_no,
-            payer("official_account", Some(PAYER_OFFICIAL)),
-        )
-        .await
-        .unwrap();
-    let second = world
-        .engine
-        .start_payment(&twice.order_no, payer("mini_program", Some(PAYER_MINI)))
-        .await
-        .unwrap();
+    let (first, second) = two_attempts(&world, &twice.order_no).await;
     world.payer(&first.out_trade_no, "success").unwrap();
     world.payer(&second.out_trade_no, "success").unwrap();
     world.advance(60, 5).await.unwrap();

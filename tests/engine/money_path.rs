@@ -187,19 +187,7 @@ async fn notifications_are_acknowledged_without_waiting_for_slow_effects() {
         })
         .unwrap();
     let created = world.engine.create_order(order(500)).await.unwrap().record;
-    let first = world
-        .engine
-        .start_payment(
-            &created.order_no,
-            payer("official_account", Some(PAYER_OFFICIAL)),
-        )
-        .await
-        .unwrap();
-    let second = world
-        .engine
-        .start_payment(&created.order_no, payer("mini_program", Some(PAYER_MINI)))
-        .await
-        .unwrap();
+    let (first, second) = two_attempts(&world, &created.order_no).await;
     world.advance(301, 60).await.unwrap();
     world.payer(&first.out_trade_no, "success").unwrap();
     world.payer(&second.out_trade_no, "success").unwrap();

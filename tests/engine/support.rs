@@ -98,3 +98,22 @@ pub async fn refund(
         other => panic!("unexpected {other:?}"),
     }
 }
+
+/// The payer opens the official account page, then switches to the mini program: two attempts
+/// of one order, both prepared.
+pub async fn two_attempts(
+    world: &SimulatedWorld,
+    order_no: &OrderNumber,
+) -> (cashier_engine::PaymentStart, cashier_engine::PaymentStart) {
+    let first = world
+        .engine
+        .start_payment(order_no, payer("official_account", Some(PAYER_OFFICIAL)))
+        .await
+        .unwrap();
+    let second = world
+        .engine
+        .start_payment(order_no, payer("mini_program", Some(PAYER_MINI)))
+        .await
+        .unwrap();
+    (first, second)
+}

@@ -20,6 +20,21 @@ fn rejected(record: OrderRecord, reason: String) -> CommandReply {
     reply
 }
 
+/// An applied notification's verdict: it changed the order, or it was already known.
+fn with_verdict(
+    mut reply: CommandReply,
+    (applied, duplicate): (&std::sync::atomic::AtomicU64, &std::sync::atomic::AtomicU64),
+) -> CommandReply {
+    let (counter, verdict) = if reply.changed {
+        (applied, NotificationVerdict::Applied)
+    } else {
+        (duplicate, NotificationVerdict::Duplicate)
+    };
+    bump(counter);
+    reply.verdict = Some(verdict);
+    reply
+}
+
 impl Shell {
     /// Verifies with each key of the attempt's merchant in turn (a rotation has two).
     async fn verify_payment(
@@ -98,15 +113,12 @@ impl Shell {
                 .as_deref()
                 .and_then(cashier_adapters::wechat::time::parse_compact),
         };
-        let mut reply = self.apply(record, event).await?;
-        reply.verdict = Some(if reply.changed {
-            bump(&self.metrics.payment_notifications_applied);
-            NotificationVerdict::Applied
-        } else {
-            bump(&self.metrics.payment_notifications_duplicate);
-            NotificationVerdict::Duplicate
-        });
-        Ok(reply)
+        let reply = self.apply(record, event).await?;
+        let counters = (
+            &self.metrics.payment_notifications_applied,
+            &self.metrics.payment_notifications_duplicate,
+        );
+        Ok(with_verdict(reply, counters))
     }
 
     /// The conflict between a decrypted refund notification and the refund it names, if any.
@@ -177,14 +189,11 @@ impl Shell {
             report: status_report(notification.refund_status, notification.refund_id),
             from_notification: true,
         };
-        let mut reply = self.apply(record, event).await?;
-        reply.verdict = Some(if reply.changed {
-            bump(&self.metrics.refund_notifications_applied);
-            NotificationVerdict::Applied
-        } else {
-            bump(&self.metrics.refund_notifications_duplicate);
-            NotificationVerdict::Duplicate
-        });
-        Ok(reply)
+        let reply = self.apply(record, event).await?;
+        let counters = (
+            &self.metrics.refund_notifications_applied,
+            &self.metrics.refund_notifications_duplicate,
+        );
+        Ok(with_verdict(reply, counters))
     }
 }
