@@ -679,3 +679,41 @@ async fn after_shutdown_commands_are_refused_and_notifications_get_fail() {
         .await;
     assert!(String::from_utf8_lossy(&response.ack).contains("FAIL"));
 }
+
+#[tokio::test]
+async fn payer_fields_follow_the_trade_type() {
+    let world = World::start(121);
+    let created = world.engine.create_order(order(300)).await.unwrap().record;
+    let missing = start_attempt(&world, &created.order_no, payer("official_account", None)).await;
+    assert!(
+        matches!(
+            missing,
+            Err(cashier_engine::EngineError::Rejected(
+                cashier_engine::machine::Rejection::PayerRequired
+            ))
+        ),
+        "JSAPI needs the payer's openid: {missing:?}"
+    );
+    let extra = start_attempt(
+        &world,
+        &created.order_no,
+        payer("native", Some(PAYER_OFFICIAL)),
+    )
+    .await;
+    assert!(
+        matches!(
+            extra,
+            Err(cashier_engine::EngineError::Rejected(
+                cashier_engine::machine::Rejection::PayerNotTaken(_)
+            ))
+        ),
+        "NATIVE takes no openid: {extra:?}"
+    );
+    assert!(world
+        .engine
+        .query(&created.order_no)
+        .await
+        .unwrap()
+        .attempts
+        .is_empty());
+}

@@ -217,18 +217,21 @@ impl Engine {
         request: RefundRequest,
     ) -> Result<Receipt, EngineError> {
         let record = self.send(order_no, Command::Get).await?.record;
-        let channel = record
-            .primary_payment()
-            .or(record.paid_attempts().next())
-            .and_then(|attempt| OrderNumber::parse(attempt.out_trade_no.to_string()).ok())
-            .map(|number| number.channel())
-            .ok_or(crate::machine::Rejection::NotPaid);
-        let channel = match (channel, record.refund_by_key(&request.key)) {
-            (Ok(channel), _) => channel,
-            // A repeat is answered even if the order moved on; the number is not used.
-            (Err(_), Some(_)) => crate::order_number::Channel::UNSPECIFIED,
-            (Err(rejection), None) => return Err(rejection.into()),
+        // The refund number carries the channel of the payment it returns money of: the
+        // earlier refund's under this key (a repeat), else the payment the order keeps.
+        let refunded = match record.refund_by_key(&request.key) {
+            Some(earlier) => Some(earlier.out_trade_no.clone()),
+            None => record
+                .primary_payment()
+                .map(|attempt| attempt.out_trade_no.clone()),
         };
+        let refunded = refunded.ok_or(crate::machine::Rejection::NotPaid)?;
+        let channel = OrderNumber::parse(refunded.to_string())
+            .map_err(|error| EngineError::InvalidInput {
+                field: "out_trade_no",
+                reason: error.to_string(),
+            })?
+            .channel();
         let number = self.issue_number(channel, Kind::Refund, record.product_type)?;
         let out_refund_no =
             cashier_adapters::OutRefundNo::new(number.to_string()).map_err(|error| {
