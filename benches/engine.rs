@@ -1,7 +1,7 @@
 //! Engine benches (style-anchors L15): the pure transition (`machine::step` on a payment
 //! notification), a sled commit of one transition (record, indexes, audit event, deadline,
-//! feed notices),
-//! and a commit made durable by a flush (one writer, so no group commit to share it).
+//! feed notices), and a commit made durable by a flush and an fdatasync (one writer, so no
+//! group commit to share it).
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -64,7 +64,9 @@ fn engine_benches(criterion: &mut Criterion) {
         event: &logged,
         notices: &notices,
     };
-    let store = SledStore::temporary().unwrap();
+    // A real directory: a flush is sled's write plus the fdatasync that makes it durable.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&dir.path().join("store")).unwrap();
     criterion.bench_function("engine/store_commit_transition", |bench| {
         bench.iter(|| store.commit(black_box(commit)).unwrap())
     });

@@ -5,9 +5,11 @@
 //! commit durable before any effect runs or any notification is acknowledged.
 //!
 //! - `sled_store.rs`: the sled implementation with group commit.
+//! - `durability.rs`: the `fdatasync` after each group flush, and the store marker.
 //! - `keys.rs`: the key layouts of the trees.
 //! - `format.rs`: versioned encoding; `v1.rs`, `v1_events.rs`: format 1 and its migration.
 
+mod durability;
 mod format;
 mod keys;
 mod sled_store;
@@ -44,6 +46,10 @@ pub enum StoreError {
     /// The flusher is gone (the store is shutting down).
     #[error("the store is closed")]
     Closed,
+    /// The directory was a store and its data is gone (a lost or truncated log): starting
+    /// afresh would forget acknowledged payments, so opening refuses.
+    #[error("{0} was a cashier store and opens empty: its data is lost; restore it, or remove the directory to start a new store")]
+    Lost(String),
 }
 
 impl StoreError {

@@ -16,6 +16,7 @@ use sled::Transactional;
 use crate::feed::FeedEntry;
 use crate::model::{LoggedEvent, OrderRecord};
 use crate::order_number::OrderNumber;
+use crate::store::durability::{self, Syncer};
 use crate::store::format::{self, encode, CURRENT_FORMAT};
 use crate::store::keys::*;
 use crate::store::{Commit, FlushFuture, FlushStats, IndexKind, OrderFilter, Store, StoreError};
@@ -52,25 +53,40 @@ pub struct SledStore {
     flush_requests: Mutex<Option<mpsc::Sender<FlushRequest>>>,
     flusher: Mutex<Option<std::thread::JoinHandle<()>>>,
     counters: Arc<Counters>,
+    /// The directory whose files are synced (none for a temporary store).
+    sync_path: Option<std::path::PathBuf>,
 }
 
 impl SledStore {
-    /// Opens (or creates) a store in `path`, migrating a store of an older format first.
+    /// Opens (or creates) a store in `path`, migrating a store of an older format first. Every
+    /// flush is followed by `fdatasync`; a directory that was a store and opens empty is refused.
     pub fn open(path: &std::path::Path) -> Result<SledStore, StoreError> {
+        let existed = durability::was_created(path);
         let db = sled::Config::new().path(path).open().map_err(storage)?;
-        SledStore::from_db(db)
+        let empty = db.open_tree("orders").map_err(storage)?.is_empty()
+            && db.open_tree("meta").map_err(storage)?.is_empty();
+        if existed && empty {
+            return Err(StoreError::Lost(path.display().to_string()));
+        }
+        let syncer = Syncer::open(path)?;
+        let store = SledStore::from_db(db, Some(syncer))?;
+        if !existed {
+            // The format key written at upgrade is synced; only then is the marker written.
+            durability::mark_created(path)?;
+        }
+        Ok(store)
     }
 
-    /// A store in a temporary directory removed on drop (tests).
+    /// A store in a temporary directory removed on drop (tests; flushed, never synced).
     pub fn temporary() -> Result<SledStore, StoreError> {
         let db = sled::Config::new()
             .temporary(true)
             .open()
             .map_err(storage)?;
-        SledStore::from_db(db)
+        SledStore::from_db(db, None)
     }
 
-    fn from_db(db: sled::Db) -> Result<SledStore, StoreError> {
+    fn from_db(db: sled::Db, syncer: Option<Syncer>) -> Result<SledStore, StoreError> {
         let open = |name: &str| db.open_tree(name).map_err(storage);
         let feed = open("feed")?;
         let last_sequence = match feed.last().map_err(storage)? {
@@ -78,6 +94,7 @@ impl SledStore {
             None => 0,
         };
         let (sender, receiver) = mpsc::channel::<FlushRequest>();
+        let sync_path = syncer.as_ref().map(Syncer::dir);
         let counters = Arc::new(Counters::default());
         counters
             .committed_sequence
@@ -89,7 +106,7 @@ impl SledStore {
         let flusher_counters = counters.clone();
         let flusher_thread = std::thread::Builder::new()
             .name("cashier-flusher".into())
-            .spawn(move || flusher(flusher_db, receiver, flusher_counters))
+            .spawn(move || flusher(flusher_db, syncer, receiver, flusher_counters))
             .map_err(storage)?;
         let store = SledStore {
             orders: open("orders")?,
@@ -103,9 +120,19 @@ impl SledStore {
             flush_requests: Mutex::new(Some(sender)),
             flusher: Mutex::new(Some(flusher_thread)),
             counters,
+            sync_path,
         };
         store.upgrade()?;
         Ok(store)
+    }
+
+    /// Flushes and syncs now, on the caller's thread (rare meta writes: format, slots, cursor).
+    fn sync_now(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(storage)?;
+        match &self.sync_path {
+            Some(path) => Syncer::open(path)?.sync(),
+            None => Ok(()),
+        }
     }
 
     /// Stops the flusher after serving pending flushes, and waits for it (so the directory's
@@ -153,7 +180,7 @@ impl SledStore {
             self.meta
                 .insert(FORMAT_KEY, &[CURRENT_FORMAT])
                 .map_err(storage)?;
-            self.db.flush().map_err(storage)?;
+            self.sync_now()?;
         }
         Ok(())
     }
@@ -282,15 +309,28 @@ fn move_deadline(
 }
 
 /// The group-commit loop: takes one request, gathers every request queued meanwhile, flushes
-/// once, answers them all. Feed entries committed before the flush started are durable after it.
-fn flusher(db: sled::Db, receiver: mpsc::Receiver<FlushRequest>, counters: Arc<Counters>) {
+/// and syncs once, answers them all. Feed entries committed before the flush started are
+/// durable after it.
+fn flusher(
+    db: sled::Db,
+    mut syncer: Option<Syncer>,
+    receiver: mpsc::Receiver<FlushRequest>,
+    counters: Arc<Counters>,
+) {
     while let Ok(first) = receiver.recv() {
         let mut waiting = vec![first];
         while let Ok(next) = receiver.try_recv() {
             waiting.push(next);
         }
         let covered = counters.committed_sequence.load(Ordering::Acquire);
-        let result = db.flush().map(|_| ()).map_err(storage);
+        let result = db
+            .flush()
+            .map(|_| ())
+            .map_err(storage)
+            .and_then(|()| match &mut syncer {
+                Some(syncer) => syncer.sync(),
+                None => Ok(()),
+            });
         if result.is_ok() {
             counters
                 .durable_sequence
@@ -464,8 +504,7 @@ impl Store for SledStore {
                 Some(old.max(sequence).to_be_bytes().to_vec())
             })
             .map_err(storage)?;
-        self.db.flush().map_err(storage)?;
-        Ok(())
+        self.sync_now()
     }
 
     fn number_slots(&self) -> Result<Vec<i64>, StoreError> {
@@ -491,8 +530,7 @@ impl Store for SledStore {
                 Some(old.max(until_s).to_be_bytes().to_vec())
             })
             .map_err(storage)?;
-        self.db.flush().map_err(storage)?;
-        Ok(())
+        self.sync_now()
     }
 
     fn flush_stats(&self) -> FlushStats {
