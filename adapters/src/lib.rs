@@ -7,6 +7,8 @@
 //!   and the message type both work on.
 //! - [`wechat::endpoints`]: one file per endpoint, all the same shape ([`Endpoint`]).
 //! - [`wechat::notify`]: payment and refund notifications and their acknowledgements.
+//! - [`medical`]: 医保支付 1.0: the payer's authorisation, the NHSA centre (SM4/SM2), and
+//!   WeChat's payinsurance endpoints.
 //! - [`wechat::client_params`], [`wechat::bridge`]: what the H5 page, mini program or APP needs
 //!   to pay, and the mini program web-view bridge URL.
 //! - [`transport`], [`reqwest_transport`], [`failover`], [`wechat::client`]: moving bytes (with
@@ -26,6 +28,7 @@
 
 pub mod failover;
 pub mod ids;
+pub mod medical;
 pub mod money;
 pub mod reqwest_transport;
 pub mod secret;

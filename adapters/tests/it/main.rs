@@ -5,6 +5,7 @@
 
 mod bill;
 mod bridge_js;
+mod medical;
 mod notifications;
 mod properties;
 mod replies;
