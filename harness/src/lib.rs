@@ -28,6 +28,7 @@ pub mod ledger;
 pub mod notifications;
 pub mod server;
 pub mod simulator;
+mod state;
 pub mod tls;
 pub mod transport;
 

@@ -5,18 +5,21 @@
 use cashier_adapters::Fields;
 
 use crate::endpoints::required;
-use crate::exchange::{Exchange, Rejection};
+use crate::endpoints::{Call, Outcome};
+use crate::exchange::Rejection;
 use crate::ledger::OrderKey;
-use crate::simulator::SimState;
 
 /// The minimum age of an order before it may be closed.
 pub(crate) const CLOSE_MIN_AGE_MS: i64 = 5 * 60_000;
 
-pub(crate) fn handle(
-    state: &mut SimState,
-    exchange: &Exchange<'_>,
-    now_ms: i64,
-) -> Result<Fields, Rejection> {
+pub(crate) fn handle(call: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Signed(rules(call))
+}
+
+fn rules(call: &mut Call<'_, '_>) -> Result<Fields, Rejection> {
+    let state = &mut *call.state;
+    let exchange = call.exchange;
+    let now_ms = call.now_ms;
     let key = OrderKey {
         scope: exchange.scope(),
         out_trade_no: required(exchange, "out_trade_no")?.to_owned(),

@@ -9,9 +9,9 @@ use cashier_adapters::wechat::time;
 use cashier_adapters::AmountFen;
 
 use crate::endpoints::xml_reply;
-use crate::exchange::Exchange;
+use crate::endpoints::{Call, Outcome};
 use crate::ledger::{SimOrder, SimRefund};
-use crate::simulator::{SimResponse, SimState};
+use crate::state::SimResponse;
 
 /// The bill's header for `bill_type=ALL` (27 columns).
 pub(crate) const ALL_COLUMNS: &str = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注";
@@ -158,7 +158,14 @@ fn refund_row(order: &SimOrder, refund: &SimRefund) -> Row {
     )
 }
 
-pub(crate) fn handle(state: &mut SimState, exchange: &Exchange<'_>, now_ms: i64) -> SimResponse {
+pub(crate) fn handle(call: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Raw(rules(call))
+}
+
+fn rules(call: &mut Call<'_, '_>) -> SimResponse {
+    let state = &mut *call.state;
+    let exchange = call.exchange;
+    let now_ms = call.now_ms;
     let Some(bill_date) = exchange.field("bill_date") else {
         return failure("missing parameter", "20001");
     };

@@ -14,7 +14,23 @@ use cashier_adapters::Fields;
 
 use crate::config::SimConfig;
 use crate::exchange::{self, Exchange, Rejection};
-use crate::simulator::{SimResponse, SimState};
+use crate::state::{SimResponse, SimState};
+
+/// Everything an endpoint handler may use: the state (under the simulator's lock), the world,
+/// the admitted exchange, and now. Every handler has the one shape `fn(&mut Call) -> Outcome`.
+pub(crate) struct Call<'c, 'x> {
+    /// The simulator's state.
+    pub(crate) state: &'c mut SimState,
+    /// The simulated world.
+    pub(crate) config: &'c SimConfig,
+    /// The admitted request.
+    pub(crate) exchange: &'c Exchange<'x>,
+    /// Virtual now.
+    pub(crate) now_ms: i64,
+}
+
+/// An endpoint handler.
+type Handler = fn(&mut Call<'_, '_>) -> Outcome;
 
 /// What an endpoint handler produced.
 pub(crate) enum Outcome {
@@ -31,16 +47,22 @@ pub(crate) fn dispatch(
     exchange: &Exchange<'_>,
     now_ms: i64,
 ) -> SimResponse {
-    let outcome = match exchange.endpoint {
-        "unifiedorder" => Outcome::Signed(unified_order::handle(state, config, exchange, now_ms)),
-        "orderquery" => Outcome::Signed(order_query::handle(state, exchange)),
-        "closeorder" => Outcome::Signed(close_order::handle(state, exchange, now_ms)),
-        "refund" => Outcome::Signed(refund::handle(state, config, exchange, now_ms)),
-        "refundquery" => Outcome::Signed(refund_query::handle(state, exchange)),
-        "downloadbill" => Outcome::Raw(download_bill::handle(state, exchange, now_ms)),
-        "getsignkey" => Outcome::Raw(sign_key::handle(state, exchange)),
-        _ => Outcome::Signed(Err(Rejection::protocol("unknown endpoint"))),
+    let handler: Handler = match exchange.endpoint {
+        "unifiedorder" => unified_order::handle,
+        "orderquery" => order_query::handle,
+        "closeorder" => close_order::handle,
+        "refund" => refund::handle,
+        "refundquery" => refund_query::handle,
+        "downloadbill" => download_bill::handle,
+        "getsignkey" => sign_key::handle,
+        _ => |_: &mut Call<'_, '_>| Outcome::Signed(Err(Rejection::protocol("unknown endpoint"))),
     };
+    let outcome = handler(&mut Call {
+        state: &mut *state,
+        config,
+        exchange,
+        now_ms,
+    });
     match outcome {
         Outcome::Raw(response) => response,
         Outcome::Signed(Err(Rejection::Protocol(message))) => {

@@ -4,10 +4,10 @@
 use cashier_adapters::Fields;
 
 use crate::endpoints::required;
-use crate::exchange::{Exchange, Rejection};
+use crate::endpoints::{Call, Outcome};
+use crate::exchange::Rejection;
 use crate::ledger::SimOrder;
 use crate::notifications::payment_fields;
-use crate::simulator::SimState;
 
 /// The queryable facts of an order, as orderquery returns them.
 pub(crate) fn query_fields(order: &SimOrder) -> Fields {
@@ -46,7 +46,13 @@ pub(crate) fn query_fields(order: &SimOrder) -> Fields {
     fields
 }
 
-pub(crate) fn handle(state: &mut SimState, exchange: &Exchange<'_>) -> Result<Fields, Rejection> {
+pub(crate) fn handle(call: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Signed(rules(call))
+}
+
+fn rules(call: &mut Call<'_, '_>) -> Result<Fields, Rejection> {
+    let state = &mut *call.state;
+    let exchange = call.exchange;
     let scope = exchange.scope();
     let order = match (
         exchange.field("transaction_id"),

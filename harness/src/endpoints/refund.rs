@@ -5,11 +5,10 @@
 
 use cashier_adapters::Fields;
 
-use crate::config::SimConfig;
 use crate::endpoints::{check_number, fen, required};
-use crate::exchange::{Exchange, Rejection};
+use crate::endpoints::{Call, Outcome};
+use crate::exchange::Rejection;
 use crate::ledger::{RefundKey, SimRefund};
-use crate::simulator::SimState;
 
 const MAX_REFUNDS_PER_ORDER: usize = 50;
 const MIN_REFUND_INTERVAL_MS: i64 = 60_000;
@@ -34,12 +33,15 @@ fn reply_of(refund: &SimRefund, transaction_id: &str, total_fee: u64, cash_fee: 
     fields
 }
 
-pub(crate) fn handle(
-    state: &mut SimState,
-    config: &SimConfig,
-    exchange: &Exchange<'_>,
-    now_ms: i64,
-) -> Result<Fields, Rejection> {
+pub(crate) fn handle(call: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Signed(rules(call))
+}
+
+fn rules(call: &mut Call<'_, '_>) -> Result<Fields, Rejection> {
+    let state = &mut *call.state;
+    let config = call.config;
+    let exchange = call.exchange;
+    let now_ms = call.now_ms;
     let out_refund_no = required(exchange, "out_refund_no")?;
     check_number("out_refund_no", out_refund_no, 64, b"@")?;
     let total_fee = fen(exchange, "total_fee")?;

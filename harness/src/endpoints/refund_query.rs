@@ -4,9 +4,9 @@
 use cashier_adapters::wechat::time;
 use cashier_adapters::Fields;
 
-use crate::exchange::{Exchange, Rejection};
+use crate::endpoints::{Call, Outcome};
+use crate::exchange::Rejection;
 use crate::ledger::{RefundKey, SimOrder, SimRefund};
-use crate::simulator::SimState;
 
 const PAGE_SIZE: usize = 10;
 
@@ -47,7 +47,13 @@ fn page(order: &SimOrder, refunds: &[&SimRefund], total: Option<usize>) -> Field
     fields
 }
 
-pub(crate) fn handle(state: &mut SimState, exchange: &Exchange<'_>) -> Result<Fields, Rejection> {
+pub(crate) fn handle(call: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Signed(rules(call))
+}
+
+fn rules(call: &mut Call<'_, '_>) -> Result<Fields, Rejection> {
+    let state = &mut *call.state;
+    let exchange = call.exchange;
     let scope = exchange.scope();
     let ledger = &state.ledger;
     let single = if let Some(refund_id) = exchange.field("refund_id") {

@@ -4,10 +4,16 @@
 use cashier_adapters::xml;
 
 use crate::endpoints::xml_reply;
-use crate::exchange::Exchange;
-use crate::simulator::{SimResponse, SimState};
+use crate::endpoints::{Call, Outcome};
+use crate::state::SimResponse;
 
-pub(crate) fn handle(state: &mut SimState, exchange: &Exchange<'_>) -> SimResponse {
+pub(crate) fn handle(call: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Raw(rules(call))
+}
+
+fn rules(call: &mut Call<'_, '_>) -> SimResponse {
+    let state = &mut *call.state;
+    let exchange = call.exchange;
     let mch_id = exchange.merchant.mch_id.clone();
     let key = match state.sandbox_keys.get(&mch_id) {
         Some(key) => key.clone(),

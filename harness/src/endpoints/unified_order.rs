@@ -9,9 +9,10 @@ use cashier_adapters::Fields;
 
 use crate::config::SimConfig;
 use crate::endpoints::{check_length, check_number, fen, required};
+use crate::endpoints::{Call, Outcome};
 use crate::exchange::{Exchange, Rejection};
 use crate::ledger::{OrderKey, SimOrder};
-use crate::simulator::SimState;
+use crate::state::SimState;
 
 /// The parameters whose values must match on re-entry. `nonce_str`, `sign`, `sign_type` and
 /// `spbill_create_ip` (the payer's IP changes between attempts) are left out; WeChat does not
@@ -188,12 +189,15 @@ fn issue_links(state: &mut SimState, order: &mut SimOrder) {
     });
 }
 
-pub(crate) fn handle(
-    state: &mut SimState,
-    config: &SimConfig,
-    exchange: &Exchange<'_>,
-    now_ms: i64,
-) -> Result<Fields, Rejection> {
+pub(crate) fn handle(call: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Signed(rules(call))
+}
+
+fn rules(call: &mut Call<'_, '_>) -> Result<Fields, Rejection> {
+    let state = &mut *call.state;
+    let config = call.config;
+    let exchange = call.exchange;
+    let now_ms = call.now_ms;
     let expires_ms = validate(config, exchange, now_ms)?;
     let key = OrderKey {
         scope: exchange.scope(),
