@@ -28,6 +28,16 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long a "lost" reply holds the connection before closing it without answering.
 const LOST_REPLY_HOLD: Duration = Duration::from_secs(120);
 
+/// How long a client may take to send a request's headers (or to start the next request on a
+/// kept-alive connection): a slow-loris client is cut off after this.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client may take to send a request's body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections served at once; further ones are closed at once.
+pub const MAX_CONNECTIONS: usize = 512;
+
 /// A running server.
 pub struct RunningServer {
     /// The bound address.
@@ -109,6 +119,7 @@ pub async fn start(
             }
         })
     };
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let task = tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -118,9 +129,14 @@ pub async fn start(
             let Ok((stream, _)) = accepted else {
                 continue;
             };
+            // Over the cap, the connection is dropped (closed) without being read.
+            let Ok(permit) = connections.clone().try_acquire_owned() else {
+                continue;
+            };
             let shared = shared.clone();
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
+                let _permit = permit;
                 match acceptor {
                     None => {
                         serve(TokioIo::new(stream), shared, ClientCertificate::NotChecked).await
@@ -171,6 +187,8 @@ where
     });
     let _ = http1::Builder::new()
         .keep_alive(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
         .serve_connection(io, service)
         .await;
 }
@@ -201,14 +219,55 @@ fn json_error(status: StatusCode, message: &str) -> Routed {
     json(status, &serde_json::json!({ "error": message }))
 }
 
-async fn read_body(request: Request<Incoming>) -> Result<Vec<u8>, ()> {
-    match Limited::new(request.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(collected) => Ok(collected.to_bytes().to_vec()),
-        Err(_) => Err(()),
+/// Why a body was not read.
+enum BodyRefusal {
+    /// Declared or found larger than [`MAX_BODY_BYTES`].
+    TooLarge,
+    /// Not complete within [`BODY_TIMEOUT`].
+    TooSlow,
+}
+
+/// Reads a body: a declared length over the limit is refused before reading a byte, a longer
+/// body is cut at the limit, a slow one at the timeout. A refused body's connection is closed.
+async fn read_body(request: Request<Incoming>) -> Result<Vec<u8>, BodyRefusal> {
+    let declared = request
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(BodyRefusal::TooLarge);
     }
+    let reading = Limited::new(request.into_body(), MAX_BODY_BYTES).collect();
+    match tokio::time::timeout(BODY_TIMEOUT, reading).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
+        Ok(Err(_)) => Err(BodyRefusal::TooLarge),
+        Err(_) => Err(BodyRefusal::TooSlow),
+    }
+}
+
+/// The answer to a refused body, closing the connection (the rest of the body is never read):
+/// WeChat's protocol failure on its paths, JSON on the control API.
+fn refuse_body(refusal: BodyRefusal, wechat_path: bool) -> Routed {
+    let (status, message, wechat_message) = match refusal {
+        BodyRefusal::TooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body too large",
+            "请求数据过大",
+        ),
+        BodyRefusal::TooSlow => (StatusCode::REQUEST_TIMEOUT, "body too slow", "请求超时"),
+    };
+    let mut response = if wechat_path {
+        let body = crate::exchange::protocol_failure(wechat_message);
+        respond(StatusCode::OK, "text/xml; charset=utf-8", body)?
+    } else {
+        json_error(status, message)?
+    };
+    response.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    Ok(response)
 }
 
 async fn route(
@@ -221,12 +280,9 @@ async fn route(
         return control(request, &path, shared).await;
     }
     let method = request.method().as_str().to_owned();
-    let Ok(body) = read_body(request).await else {
-        return respond(
-            StatusCode::OK,
-            "text/xml; charset=utf-8",
-            crate::exchange::protocol_failure("请求数据过大"),
-        );
+    let body = match read_body(request).await {
+        Ok(body) => body,
+        Err(refusal) => return refuse_body(refusal, true),
     };
     let response = shared.simulator.handle(&SimRequest {
         method,
@@ -324,8 +380,9 @@ async fn control(request: Request<Incoming>, path: &str, shared: &Shared) -> Rou
     if method != Method::POST {
         return json_error(StatusCode::METHOD_NOT_ALLOWED, "use GET or POST");
     }
-    let Ok(body) = read_body(request).await else {
-        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+    let body = match read_body(request).await {
+        Ok(body) => body,
+        Err(refusal) => return refuse_body(refusal, false),
     };
     match route {
         "pay" => match serde_json::from_slice::<PayCommand>(&body) {

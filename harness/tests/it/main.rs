@@ -8,6 +8,7 @@ mod bad_input;
 mod conformance;
 mod control_api;
 mod determinism;
+mod hostile_http;
 mod ladder;
 mod merchant;
 mod notification_faults;
