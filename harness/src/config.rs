@@ -92,6 +92,9 @@ pub struct SimConfig {
     /// one; two hours matches the prepay_id's life).
     #[serde(default = "default_order_expiry_s")]
     pub default_order_expiry_s: u32,
+    /// The 医保 side (userQuery, the NHSA centre, payinsurance), when the world has one.
+    #[serde(default)]
+    pub medical: Option<crate::medical::MedicalConfig>,
 }
 
 fn default_refund_processing_s() -> u32 {

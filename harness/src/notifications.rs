@@ -28,6 +28,8 @@ pub enum NotificationKind {
     Payment,
     /// 退款结果通知.
     Refund,
+    /// 医保支付结果通知 (payinsurance 1.0).
+    Medical,
 }
 
 /// What a delivered copy is.

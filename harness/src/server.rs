@@ -275,11 +275,22 @@ async fn route(
     shared: &Shared,
     certificate: ClientCertificate,
 ) -> Routed {
-    let path = request.uri().path().to_owned();
+    // payinsurance carries its access_token in the query string; v2 paths never have one.
+    let path = match request.uri().path_and_query() {
+        Some(full) if full.path().starts_with("/payinsurance/") => full.as_str().to_owned(),
+        _ => request.uri().path().to_owned(),
+    };
     if path.starts_with("/__sim/") {
         return control(request, &path, shared).await;
     }
     let method = request.method().as_str().to_owned();
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
     let body = match read_body(request).await {
         Ok(body) => body,
         Err(refusal) => return refuse_body(refusal, true),
@@ -289,6 +300,7 @@ async fn route(
         path,
         body,
         client_certificate: certificate,
+        headers,
     });
     match response {
         SimResponse::Reply {

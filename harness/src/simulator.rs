@@ -85,6 +85,8 @@ pub struct SimRequest {
     pub body: Vec<u8>,
     /// The client certificate situation.
     pub client_certificate: ClientCertificate,
+    /// Request headers (name, value), for the endpoints that sign in headers (userQuery).
+    pub headers: Vec<(String, String)>,
 }
 
 /// The merchant's answer to one delivery: HTTP status and body, or why there was none.
@@ -234,8 +236,48 @@ impl Simulator {
         Ok(())
     }
 
+    /// A payer authorises 医保电子凭证 in the auth mini program: the `authCode` their client
+    /// brings back (single-use, five minutes).
+    pub fn medical_authorize(&self, openid: &str) -> String {
+        let mut state = self.lock();
+        let now_ms = self.now_locked(&state);
+        crate::medical::authorize(&mut state, openid, now_ms)
+    }
+
+    /// The payer acts on a medical order in the 医保 pay mini program.
+    pub fn medical_payer(
+        &self,
+        med_trans_id: &str,
+        action: crate::medical::MedicalPayerAction,
+    ) -> Result<(), ControlError> {
+        let mut state = self.lock();
+        let now_ms = self.now_locked(&state);
+        crate::medical::payer_acts(&mut state, &self.config, med_trans_id, action, now_ms)
+            .map_err(ControlError::Invalid)
+    }
+
+    /// The NHSA and payinsurance orders, as JSON.
+    pub fn medical_view(&self) -> serde_json::Value {
+        let state = self.lock();
+        serde_json::json!({
+            "nhsa_orders": state.medical.nhsa_orders,
+            "orders": state.medical.orders,
+            "balances": state.medical.balances,
+        })
+    }
+
     /// Handles one request to a WeChat endpoint.
     pub fn handle(&self, request: &SimRequest) -> SimResponse {
+        {
+            let mut state = self.lock();
+            let now_ms = self.now_locked(&state);
+            state.process_time(&self.config, now_ms);
+            if let Some(response) =
+                crate::medical::handle(&mut state, &self.config, request, now_ms)
+            {
+                return response;
+            }
+        }
         let Some((endpoint, sandbox)) = exchange::route(&request.path) else {
             return SimResponse::Reply {
                 status: 404,

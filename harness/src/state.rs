@@ -60,6 +60,7 @@ pub(crate) struct SimState {
     pub(crate) sandbox_keys: BTreeMap<String, String>,
     pub(crate) refund_plans: BTreeMap<String, String>,
     pub(crate) counter: u64,
+    pub(crate) medical: crate::medical::MedicalState,
 }
 
 impl SimState {
@@ -75,6 +76,7 @@ impl SimState {
             sandbox_keys: BTreeMap::new(),
             refund_plans: BTreeMap::new(),
             counter: 0,
+            medical: crate::medical::MedicalState::default(),
         }
     }
 
@@ -220,6 +222,7 @@ impl SimState {
         let kind_name = match kind {
             NotificationKind::Payment => "payment",
             NotificationKind::Refund => "refund",
+            NotificationKind::Medical => "medical",
         };
         let faults = self.faults.notification_faults(kind_name, &mut self.rng);
         let mut due_ms = at_ms;

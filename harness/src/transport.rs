@@ -69,6 +69,11 @@ impl Transport for SimTransport {
             path: request.path,
             body: request.body,
             client_certificate: certificate,
+            headers: request
+                .headers
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
         });
         let (timeout_ms, real_delays) = (self.timeout_ms, self.real_delays);
         Box::pin(async move {
