@@ -48,6 +48,13 @@ pub enum Fault {
     /// Notification: an extra copy with a different `total_fee`, signed with the real key (only
     /// an amount check catches it), is delivered first.
     ForgeAmount,
+    /// 医保 (`payinsurance_unifiedorder`): NHSA re-settled between 6201 and the order, moving
+    /// 1.00 yuan from the fund to cash; the order is refused (`FEE_CHANGED`) unless it says
+    /// `allow_fee_change` 1, and then takes NHSA's amounts.
+    SplitChanged,
+    /// 医保 (`payinsurance_refund`): err_code 556, a transient 医保-side outage; nothing takes
+    /// effect (yibao-pay.md §7.5).
+    InsuranceOutage,
 }
 
 fn default_5xx() -> u16 {
@@ -161,14 +168,19 @@ impl FaultPlan {
             "downloadbill",
             "getsignkey",
         ];
-        const NOTIFICATIONS: [&str; 3] = [
+        const NOTIFICATIONS: [&str; 4] = [
             "notification",
             "payment_notification",
             "refund_notification",
+            "medical_notification",
         ];
         for (index, rule) in self.rules.iter().enumerate() {
             let is_notification_target = NOTIFICATIONS.contains(&rule.target.as_str());
-            if !is_notification_target && !ENDPOINTS.contains(&rule.target.as_str()) {
+            let is_medical_target = MEDICAL_ENDPOINTS.contains(&rule.target.as_str());
+            if !is_notification_target
+                && !is_medical_target
+                && !ENDPOINTS.contains(&rule.target.as_str())
+            {
                 return Err(format!("rule {index}: unknown target {:?}", rule.target));
             }
             if is_notification_target != rule.fault.is_notification_fault() {
@@ -190,6 +202,22 @@ impl FaultPlan {
         Ok(())
     }
 }
+
+/// The 医保 endpoints a rule may target: userQuery, every NHSA transaction or one of them, and
+/// each payinsurance operation.
+pub const MEDICAL_ENDPOINTS: [&str; 11] = [
+    "userquery",
+    "nhsa",
+    "nhsa_6201",
+    "nhsa_6203",
+    "nhsa_6301",
+    "nhsa_6401",
+    "payinsurance_unifiedorder",
+    "payinsurance_queryorder",
+    "payinsurance_refund",
+    "payinsurance_queryrefund",
+    "payinsurance_closeorder",
+];
 
 /// The plan in force, with its "next N" counters.
 #[derive(Clone, Debug)]

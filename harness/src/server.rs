@@ -336,6 +336,54 @@ struct RefundOutcome {
     outcome: String,
 }
 
+#[derive(Deserialize)]
+struct MedicalAuthorize {
+    openid: String,
+}
+
+#[derive(Deserialize)]
+struct MedicalPay {
+    med_trans_id: String,
+    outcome: String,
+}
+
+/// `POST /__sim/medical/authorize {"openid"}` → `{"auth_code"}`; `POST /__sim/medical/pay
+/// {"med_trans_id", "outcome": "success" | "fail" | "cancel" | "abandon"}`.
+fn medical_control(route: &str, body: &[u8], simulator: &Simulator) -> Option<Routed> {
+    use crate::medical::MedicalPayerAction as Action;
+    Some(match route {
+        "medical/authorize" => match serde_json::from_slice::<MedicalAuthorize>(body) {
+            Ok(request) => json(
+                StatusCode::OK,
+                &serde_json::json!({ "auth_code": simulator.medical_authorize(&request.openid) }),
+            ),
+            Err(error) => json_error(StatusCode::BAD_REQUEST, &error.to_string()),
+        },
+        "medical/pay" => match serde_json::from_slice::<MedicalPay>(body) {
+            Err(error) => json_error(StatusCode::BAD_REQUEST, &error.to_string()),
+            Ok(request) => {
+                let action = match request.outcome.as_str() {
+                    "success" => Action::Pay,
+                    "fail" => Action::Fail,
+                    "cancel" => Action::Cancel,
+                    "abandon" => Action::Abandon,
+                    _ => {
+                        return Some(json_error(
+                            StatusCode::BAD_REQUEST,
+                            "outcome is success, fail, cancel or abandon",
+                        ))
+                    }
+                };
+                match simulator.medical_payer(&request.med_trans_id, action) {
+                    Ok(()) => json(StatusCode::OK, &serde_json::json!({ "ok": true })),
+                    Err(error) => json_error(StatusCode::CONFLICT, &error.to_string()),
+                }
+            }
+        },
+        _ => return None,
+    })
+}
+
 async fn control(request: Request<Incoming>, path: &str, shared: &Shared) -> Routed {
     let simulator = &shared.simulator;
     let method = request.method().clone();
@@ -359,6 +407,7 @@ async fn control(request: Request<Incoming>, path: &str, shared: &Shared) -> Rou
                 StatusCode::OK,
                 &serde_json::json!({ "now_ms": simulator.now_ms() }),
             ),
+            "medical" => json(StatusCode::OK, &simulator.medical_view()),
             "ca.pem" => match &shared.pki {
                 Some(pki) => respond(
                     StatusCode::OK,
@@ -396,6 +445,9 @@ async fn control(request: Request<Incoming>, path: &str, shared: &Shared) -> Rou
         Ok(body) => body,
         Err(refusal) => return refuse_body(refusal, false),
     };
+    if let Some(routed) = medical_control(route, &body, simulator) {
+        return routed;
+    }
     match route {
         "pay" => match serde_json::from_slice::<PayCommand>(&body) {
             Err(error) => json_error(StatusCode::BAD_REQUEST, &error.to_string()),

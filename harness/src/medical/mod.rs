@@ -24,6 +24,7 @@ use cashier_adapters::AmountFen;
 use serde::{Deserialize, Serialize};
 
 use crate::config::SimConfig;
+use crate::faults::Fault;
 use crate::simulator::SimRequest;
 use crate::state::{SimResponse, SimState};
 
@@ -152,6 +153,36 @@ pub(crate) fn unionid_of(config: &SimConfig, openid: &str) -> Option<String> {
         .map(|payer| payer.unionid.clone())
 }
 
+/// The fault target of a 医保 path (`userquery`, `nhsa_6201`, `payinsurance_refund`, ...).
+fn fault_target(path: &str) -> String {
+    let nhsa = [
+        ("uldFeeInfo", "6201"),
+        ("refund_Order", "6203"),
+        ("query_order_info", "6301"),
+        ("revoke_order", "6401"),
+    ];
+    if let Some(operation) = path.strip_prefix("/org/local/api/hos/") {
+        let code = nhsa
+            .iter()
+            .find(|(name, _)| *name == operation)
+            .map_or("nhsa", |(_, code)| code);
+        return format!("nhsa_{code}");
+    }
+    if let Some(operation) = path.strip_prefix("/payinsurance/") {
+        return format!("payinsurance_{}", operation.split('?').next().unwrap_or(""));
+    }
+    "userquery".into()
+}
+
+/// The fault for this call: a rule on the exact target, else one on every NHSA call, else `*`.
+fn fault_for(state: &mut SimState, target: &str) -> Option<Fault> {
+    let fault = state.faults.endpoint_fault(target, &mut state.rng);
+    if fault.is_none() && target.starts_with("nhsa_") {
+        return state.faults.endpoint_fault("nhsa", &mut state.rng);
+    }
+    fault
+}
+
 /// Handles a request on a 医保 path (None for any other path; 404 when the world has no 医保).
 pub(crate) fn handle(
     state: &mut SimState,
@@ -175,26 +206,59 @@ pub(crate) fn handle(
             &serde_json::json!({ "code": 404, "message": "no 医保 in this world" }),
         ));
     };
+    let fault = fault_for(state, &fault_target(&request.path));
+    let response = match &fault {
+        Some(Fault::ConnectionReset) => return Some(SimResponse::ConnectionReset),
+        Some(Fault::Http5xx { status }) => {
+            return Some(json_reply(
+                *status,
+                &serde_json::json!({ "message": "Bad Gateway" }),
+            ))
+        }
+        Some(Fault::SystemError) if !request.path.starts_with("/payinsurance/") => {
+            return Some(json_reply(
+                200,
+                &serde_json::json!({ "code": 9999, "message": "系统繁忙，请稍后再试" }),
+            ))
+        }
+        _ => route(state, config, medical, request, now_ms, fault.as_ref()),
+    };
+    Some(match fault {
+        Some(Fault::ReplyLost) => SimResponse::ReplyLost,
+        Some(Fault::SlowReply { delay_ms }) => match response {
+            SimResponse::Reply {
+                status,
+                content_type,
+                body,
+                ..
+            } => SimResponse::Reply {
+                status,
+                content_type,
+                body,
+                delay_ms,
+            },
+            other => other,
+        },
+        _ => response,
+    })
+}
+
+fn route(
+    state: &mut SimState,
+    config: &SimConfig,
+    medical: &MedicalConfig,
+    request: &SimRequest,
+    now_ms: i64,
+    fault: Option<&Fault>,
+) -> SimResponse {
     if request.path.starts_with("/api/mipuserquery/userQuery/") {
-        return Some(auth::user_query(state, config, medical, request, now_ms));
+        return auth::user_query(state, config, medical, request, now_ms);
     }
     if let Some(operation) = request.path.strip_prefix("/payinsurance/") {
-        return Some(payinsurance::handle(
-            state,
-            config,
-            medical,
-            operation,
-            &request.body,
-        ));
+        return payinsurance::handle(state, config, medical, operation, &request.body, fault);
     }
     let operation = request.path.trim_start_matches("/org/local/api/hos/");
-    Some(centre::handle(
-        state,
-        medical,
-        operation,
-        &request.body,
-        now_ms,
-    ))
+    centre::handle(state, medical, operation, &request.body, now_ms)
 }
 
 /// Issues an authCode for a payer who authorised in the auth mini program.

@@ -13,6 +13,7 @@ use cashier_adapters::{xml, Fields, SignType};
 use serde::Serialize;
 
 use crate::config::SimConfig;
+use crate::faults::Fault;
 use crate::ledger::{OrderKey, Scope};
 use crate::medical::{centre, MedicalConfig};
 use crate::notifications::NotificationKind;
@@ -101,6 +102,7 @@ pub(crate) fn handle(
     medical: &MedicalConfig,
     path: &str,
     body: &[u8],
+    fault: Option<&Fault>,
 ) -> SimResponse {
     let (operation, query) = path.split_once('?').unwrap_or((path, ""));
     if query != format!("access_token={}", medical.access_token) {
@@ -118,15 +120,39 @@ pub(crate) fn handle(
     if fields.verify(SignType::Md5, &merchant.api_key()).is_err() {
         return failure("签名失败");
     }
-    let result = match operation {
-        "unifiedorder" => unified_order(state, medical, &fields),
-        "queryorder" => query_order(state, &fields),
-        "refund" => refund(state, &fields),
-        "queryrefund" => query_refund(state, &fields),
-        "closeorder" => close(state, &fields),
-        _ => return failure("unknown operation"),
+    let result = match (operation, fault) {
+        (_, Some(Fault::SystemError)) => Err(("SYSTEMERROR", "系统繁忙，请稍后再试")),
+        ("refund", Some(Fault::InsuranceOutage)) => Err(("556", "调用微信支付退款接口失败")),
+        ("unifiedorder", Some(Fault::SplitChanged)) => {
+            nhsa_resettles(state, &fields);
+            unified_order(state, medical, &fields)
+        }
+        _ => match operation {
+            "unifiedorder" => unified_order(state, medical, &fields),
+            "queryorder" => query_order(state, &fields),
+            "refund" => refund(state, &fields),
+            "queryrefund" => query_refund(state, &fields),
+            "closeorder" => close(state, &fields),
+            _ => return failure("unknown operation"),
+        },
     };
     signed(config, &fields, state, result)
+}
+
+/// NHSA re-settled the order the request names: 1.00 yuan (or what there is) moves from the
+/// fund to cash.
+fn nhsa_resettles(state: &mut SimState, fields: &Fields) {
+    let content: serde_json::Value =
+        serde_json::from_str(fields.get("request_content").unwrap_or("")).unwrap_or_default();
+    let Some(order) = content["payOrdId"]
+        .as_str()
+        .and_then(|id| state.medical.nhsa_orders.get_mut(id))
+    else {
+        return;
+    };
+    let moved = order.split.fund.fen().min(100);
+    order.split.fund = cashier_adapters::AmountFen::from_fen(order.split.fund.fen() - moved);
+    order.split.cash = cashier_adapters::AmountFen::from_fen(order.split.cash.fen() + moved);
 }
 
 fn amount(fields: &Fields, name: &str) -> Option<u64> {
@@ -374,6 +400,14 @@ pub(crate) fn payer_acts(
         stored.paid_ms = Some(now_ms);
     }
     let body = notification_body(state, config, &order, now_ms)?;
+    // The `forge_amount` fault's copy: another split, validly signed (only a split check catches it).
+    let mut forged_order = order.clone();
+    forged_order.amounts = (
+        order.amounts.0,
+        order.amounts.1 + 1,
+        order.amounts.2.saturating_sub(1),
+    );
+    let forged = notification_body(state, config, &forged_order, now_ms)?;
     let key = OrderKey {
         scope: Scope {
             sandbox: false,
@@ -388,7 +422,7 @@ pub(crate) fn payer_acts(
         None,
         order.notify_url.clone(),
         body,
-        None,
+        Some(forged),
         now_ms,
     );
     Ok(())

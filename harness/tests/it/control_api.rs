@@ -206,3 +206,45 @@ async fn faults_endpoint_failures_take_effect_or_not_as_declared() {
         .is_err());
     assert_eq!(world.simulator.ledger().orders.len(), 2);
 }
+
+/// 医保 control calls (issue #7): a payer authorises (→ authCode), pays or backs out of a
+/// medical order; `GET /__sim/medical` shows NHSA orders, payinsurance orders and balances.
+#[tokio::test]
+async fn medical_control_calls_authorise_and_act_for_the_payer() {
+    let world = World::start(71).await;
+    let (status, answer) = post_json(
+        &world,
+        "/__sim/medical/authorize",
+        serde_json::json!({ "openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        answer["auth_code"]
+            .as_str()
+            .is_some_and(|code| code.starts_with("AC")),
+        "{answer}"
+    );
+    let (status, _) = post_json(
+        &world,
+        "/__sim/medical/pay",
+        serde_json::json!({ "med_trans_id": "MEDNONE", "outcome": "success" }),
+    )
+    .await;
+    assert_eq!(status, 409, "no such medical order");
+    let (status, _) = post_json(
+        &world,
+        "/__sim/medical/pay",
+        serde_json::json!({ "med_trans_id": "MEDNONE", "outcome": "maybe" }),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, view) = get_json(&world, "/__sim/medical").await;
+    assert_eq!(status, 200);
+    assert!(
+        view["orders"]
+            .as_object()
+            .is_some_and(|orders| orders.is_empty()),
+        "{view}"
+    );
+}

@@ -410,3 +410,130 @@ async fn section_8_cash_and_insurance_needs_cash_fee_513() {
         "{answer:?}"
     );
 }
+
+#[tokio::test]
+async fn section_11_medical_faults_split_changed_outage_556_and_nhsa_timeouts() {
+    use cashier_harness::{Fault, FaultPlan, FaultRule};
+    let world = Medical::start(65);
+    let rule = |target: &str, fault: Fault| FaultRule {
+        target: target.into(),
+        fault,
+        probability: None,
+        next: Some(1),
+    };
+    world
+        .simulator
+        .set_fault_plan(FaultPlan {
+            rules: vec![
+                rule("payinsurance_unifiedorder", Fault::SplitChanged),
+                rule("payinsurance_refund", Fault::InsuranceOutage),
+                rule("nhsa_6301", Fault::ReplyLost),
+            ],
+        })
+        .unwrap();
+    let (authorised, pre) = world.pre_settle(8800).await;
+    let nonce = Nonce::new("n3").unwrap();
+    // NHSA re-settled: with allow_fee_change 0 the order is refused, with 1 it takes NHSA's split.
+    let request = order(
+        "50107251127100000010000000003",
+        &pre.split,
+        &authorised,
+        &pre.pay_ord_id,
+    );
+    let refused = MedicalOrderRequest::parse(
+        &world
+            .send(
+                request
+                    .build("http://sim", &merchant(), &nonce, TOKEN)
+                    .unwrap(),
+            )
+            .await,
+        &merchant(),
+    );
+    assert!(
+        matches!(&refused, Err(PayInsuranceError::Business { err_code, .. }) if err_code == "FEE_CHANGED"),
+        "{refused:?}"
+    );
+    let accepting = MedicalOrderRequest {
+        allow_fee_change: true,
+        ..request
+    };
+    let placed = MedicalOrderRequest::parse(
+        &world
+            .send(
+                accepting
+                    .build("http://sim", &merchant(), &nonce, TOKEN)
+                    .unwrap(),
+            )
+            .await,
+        &merchant(),
+    )
+    .unwrap();
+    world
+        .simulator
+        .medical_payer(&placed.med_trans_id, MedicalPayerAction::Pay)
+        .unwrap();
+    let status = MedicalOrderQuery {
+        order: MedicalOrderRef::MedTransId(placed.med_trans_id.clone()),
+    };
+    let paid = MedicalOrderQuery::parse(
+        &world
+            .send(
+                status
+                    .build("http://sim", &merchant(), &nonce, TOKEN)
+                    .unwrap(),
+            )
+            .await,
+        &merchant(),
+    )
+    .unwrap();
+    assert_eq!(
+        paid.amounts.1,
+        fen(pre.split.cash.fen() + 100),
+        "NHSA's new split: 1.00 more cash"
+    );
+    // The first refund meets a 医保 outage (556): retried later with the same number, it works.
+    let refund = MedicalRefundRequest {
+        med_trans_id: placed.med_trans_id,
+        hosp_out_refund_no: "R9".into(),
+        cash: paid.amounts.1,
+        insurance: fen(0),
+        reason: String::new(),
+    };
+    let outage = MedicalRefundRequest::parse(
+        &world
+            .send(
+                refund
+                    .build("http://sim", &merchant(), &nonce, TOKEN)
+                    .unwrap(),
+            )
+            .await,
+        &merchant(),
+    );
+    assert_eq!(
+        outage.map_err(|error| error.action()),
+        Err(cashier_adapters::CallerAction::RetryLater { after_s: 60 })
+    );
+    assert!(MedicalRefundRequest::parse(
+        &world
+            .send(
+                refund
+                    .build("http://sim", &merchant(), &nonce, TOKEN)
+                    .unwrap()
+            )
+            .await,
+        &merchant()
+    )
+    .is_ok());
+    // An NHSA query whose reply is lost.
+    let query = SettlementQueryRequest {
+        pay_ord_id: pre.pay_ord_id.clone(),
+        pay_token: pre.pay_token.clone(),
+        org_code: "H53010200001".into(),
+    };
+    let request = nhsa::build(&query, &world.credentials, "http://sim", 1).unwrap();
+    assert!(
+        world.transport.send(request).await.is_err(),
+        "reply lost: a timeout for the caller"
+    );
+}
