@@ -98,6 +98,56 @@ pub fn mini_program_pay_url(
     Ok(format!("{page_path}?{}", query.join("&")))
 }
 
+/// The `type` value of a 医保 jump (the seed's pay page pays with `wx.requestPayment` for
+/// `type` 1 or absent, and jumps to the 医保 pay mini program for anything else).
+pub const MEDICAL_JUMP_TYPE: &str = "2";
+
+/// Builds the mini program page URL that jumps to the 医保 pay mini program: `type=2`, `appid`
+/// (payinsurance's `pay_appid`) and `payUrl` (its `pay_url`), each encoded like
+/// `encodeURIComponent`; the page calls `wx.navigateToMiniProgram({appId, path: payUrl})`.
+///
+/// ```
+/// use cashier_adapters::bridge;
+/// let url = bridge::medical_pay_url("/pages/pay/pay", "wxe1022cca111d18be",
+///     "pages/pay/index?medTransId=MED1").unwrap();
+/// assert_eq!(url, "/pages/pay/pay?type=2&appid=wxe1022cca111d18be&payUrl=pages%2Fpay%2Findex%3FmedTransId%3DMED1");
+/// assert_eq!(bridge::parse_medical_pay_query(url.split_once('?').unwrap().1).unwrap(),
+///     ("wxe1022cca111d18be".to_owned(), "pages/pay/index?medTransId=MED1".to_owned()));
+/// ```
+pub fn medical_pay_url(
+    page_path: &str,
+    pay_appid: &str,
+    pay_url: &str,
+) -> Result<String, BridgeError> {
+    if !page_path.starts_with('/') || page_path.contains('?') || page_path.contains('#') {
+        return Err(BridgeError::PagePath {
+            path: page_path.to_owned(),
+        });
+    }
+    Ok(format!(
+        "{page_path}?type={MEDICAL_JUMP_TYPE}&appid={}&payUrl={}",
+        encode_uri_component(pay_appid),
+        encode_uri_component(pay_url)
+    ))
+}
+
+/// Reads a 医保 jump back (`appid`, `payUrl`), decoding each value once, as the page does.
+pub fn parse_medical_pay_query(query: &str) -> Result<(String, String), BridgeError> {
+    let lookup = |name: &'static str| -> Result<String, BridgeError> {
+        let raw = query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value)
+            .ok_or(BridgeError::Missing { name })?;
+        percent_decode_str(raw)
+            .decode_utf8()
+            .map(|value| value.into_owned())
+            .map_err(|_| BridgeError::Encoding { name })
+    };
+    Ok((lookup("appid")?, lookup("payUrl")?))
+}
+
 /// Reads the pay parameters back from a bridge query string (the part after `?`), decoding each
 /// value once, exactly as the page's JavaScript does.
 pub fn parse_mini_program_pay_query(query: &str) -> Result<JsapiPayParams, BridgeError> {

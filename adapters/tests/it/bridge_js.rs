@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use cashier_adapters::bridge::{mini_program_pay_url, BRIDGE_PARAMETERS};
+use cashier_adapters::bridge::{medical_pay_url, mini_program_pay_url, BRIDGE_PARAMETERS};
 use cashier_adapters::client_params::JsapiPayParams;
 use cashier_adapters::{ApiKey, SignType};
 
@@ -98,4 +98,55 @@ fn section_6_1_h5_outside_a_mini_program_reports_an_error() {
         run_node(&script).trim(),
         "not inside a mini program web-view"
     );
+}
+
+/// 医保 (yibao-pay.md §2.2, §7.3): the H5 page hands the page a `type=2` URL with payinsurance's
+/// `pay_appid` and `pay_url`; the page takes the jump branch and calls
+/// `wx.navigateToMiniProgram` with exactly the decoded appid and path, raw or pre-decoded query.
+#[test]
+fn section_7_3_medical_jump_decodes_pay_appid_and_pay_url() {
+    if !node_available() {
+        eprintln!("node not installed: skipping the JavaScript bridge test");
+        return;
+    }
+    let pay_url = "pages/pay/index?medTransId=MED2025112710000001&from=仁心";
+    let url = medical_pay_url("/pages/pay/pay", "wxe1022cca111d18be", pay_url).unwrap();
+    let query = url.split_once('?').unwrap().1;
+    let raw: serde_json::Map<String, serde_json::Value> = query
+        .split('&')
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap();
+            (name.to_owned(), serde_json::Value::String(value.to_owned()))
+        })
+        .collect();
+    let decoded =
+        serde_json::json!({ "type": "2", "appid": "wxe1022cca111d18be", "payUrl": pay_url });
+    let dir = fixture_dir().join("../webview-bridge");
+    let page = dir.join("pay-page.js");
+    let h5 = dir.join("h5-bridge.js");
+    let script = format!(
+        r#"
+        const page = require({page:?});
+        const h5 = require({h5:?});
+        let navigated = null;
+        h5.payInMiniProgram({{ miniProgram: {{ navigateTo: (o) => {{ navigated = o.url; }} }} }}, {url:?}, (e) => {{ throw e; }});
+        const raw = {raw};
+        const fromRaw = page.decodeMedicalJump(raw);
+        const fromDecoded = page.decodeMedicalJump({decoded});
+        let missing = null;
+        try {{ page.decodeMedicalJump({{ type: "2", appid: "wx1" }}); }} catch (e) {{ missing = e.message; }}
+        console.log(JSON.stringify({{ navigated, jump: page.isMedicalJump(raw), pay: page.isMedicalJump({{ type: "1" }}),
+            legacy: page.isMedicalJump({{ appId: "x" }}), fromRaw, fromDecoded, missing }}));
+        "#,
+        raw = serde_json::Value::Object(raw),
+    );
+    let output: serde_json::Value = serde_json::from_str(&run_node(&script)).unwrap();
+    assert_eq!(output["navigated"], serde_json::Value::String(url.clone()));
+    assert_eq!(output["jump"], true);
+    assert_eq!(output["pay"], false, "type 1 is wx.requestPayment");
+    assert_eq!(output["legacy"], false, "no type is wx.requestPayment");
+    let target = serde_json::json!({ "appId": "wxe1022cca111d18be", "path": pay_url });
+    assert_eq!(output["fromRaw"], target);
+    assert_eq!(output["fromDecoded"], target);
+    assert_eq!(output["missing"], "missing 医保 parameter payUrl");
 }
