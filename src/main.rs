@@ -190,7 +190,8 @@ fn main() -> ExitCode {
                 faults,
                 data_dir,
                 concurrency,
-                progress: !quiet,
+                // A progress bar redraws with \r: only on a terminal, never into a pipe or file.
+                progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             });
         }
         Command::Sim {
