@@ -70,6 +70,14 @@ pub enum EngineError {
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// WeChat's bill of the day cannot be had yet (it exists from 09:00 the next day) or failed.
+    #[error("the bill of {day} is not available: {reason}")]
+    BillNotReady {
+        /// The day (`yyyymmdd`).
+        day: u32,
+        /// What WeChat said.
+        reason: String,
+    },
 }
 
 impl EngineError {

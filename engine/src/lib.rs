@@ -8,6 +8,7 @@
 //! - [`store`]: the [`store::Store`] trait, its sled implementation with group commit, and the
 //!   versioned stored format with migrations.
 //! - [`feed`]: the host's durable event feed, derived from transitions.
+//! - [`reconcile`]: comparing WeChat's daily bill with the engine (`Engine::reconcile` runs it).
 //! - [`config`], [`keys`]: per-entry-point configuration; keys from a provider, with rotation.
 //! - [`engine`]: the embedding API ([`Engine`]); `actor.rs` and `shell/` are its shell.
 //! - [`runtime`], [`clock`], [`metrics`], [`error`]: what it runs on; time; counters; errors.
@@ -24,6 +25,7 @@ pub mod machine;
 pub mod metrics;
 pub mod model;
 pub mod order_number;
+pub mod reconcile;
 pub mod runtime;
 mod shell;
 pub mod store;

@@ -236,6 +236,103 @@ impl Simulator {
         Ok(())
     }
 
+    /// Seeds a reconciliation discrepancy: a payment WeChat has and the merchant never made
+    /// (`attach` names the business order it claims to belong to, when given). It is on the
+    /// day's bill; no notification is sent.
+    pub fn seed_unknown_payment(
+        &self,
+        mch_id: &str,
+        out_trade_no: &str,
+        total_fee: u64,
+        attach: Option<&str>,
+    ) -> SimOrder {
+        let mut state = self.lock();
+        let now_ms = self.now_locked(&state);
+        let transaction_id = state.new_transaction_id(now_ms);
+        let order = SimOrder {
+            key: OrderKey {
+                scope: crate::ledger::Scope {
+                    sandbox: false,
+                    mch_id: mch_id.to_owned(),
+                    sub_mch_id: String::new(),
+                },
+                out_trade_no: out_trade_no.to_owned(),
+            },
+            appid: self
+                .config
+                .merchant(mch_id)
+                .and_then(|merchant| merchant.apps.first())
+                .map(|app| app.appid.clone())
+                .unwrap_or_default(),
+            sub_appid: None,
+            trade_type: "NATIVE".into(),
+            total_fee,
+            body: "seeded".into(),
+            attach: attach.map(str::to_owned),
+            notify_url: String::new(),
+            openid: None,
+            sub_openid: None,
+            sign_type: "MD5".into(),
+            parameters: String::new(),
+            prepay_id: String::new(),
+            prepay_issued_ms: now_ms,
+            code_url: None,
+            mweb_url: None,
+            created_ms: now_ms,
+            expires_ms: now_ms,
+            trade_state: "SUCCESS".into(),
+            transaction_id: Some(transaction_id),
+            paid_ms: Some(now_ms),
+            bank_type: Some("CMC".into()),
+            coupons: Vec::new(),
+            closed_ms: None,
+            payer_actions: Vec::new(),
+            refunds: Vec::new(),
+        };
+        state.ledger.orders.insert(order.key.clone(), order.clone());
+        order
+    }
+
+    /// Seeds a reconciliation discrepancy: an unpaid order becomes paid at WeChat and no
+    /// notification is ever sent (only a query or the bill can tell). False when no unpaid
+    /// order has that number.
+    pub fn seed_silent_payment(&self, out_trade_no: &str) -> bool {
+        let mut state = self.lock();
+        let now_ms = self.now_locked(&state);
+        let transaction_id = state.new_transaction_id(now_ms);
+        let found =
+            state.ledger.orders.values_mut().find(|order| {
+                order.key.out_trade_no == out_trade_no && order.trade_state == "NOTPAY"
+            });
+        match found {
+            Some(order) => {
+                order.trade_state = "SUCCESS".into();
+                order.transaction_id = Some(transaction_id);
+                order.paid_ms = Some(now_ms);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Seeds a reconciliation discrepancy: WeChat's record of a paid order shows another amount
+    /// (as a bill would after a dispute). Returns false when no paid order has that number.
+    pub fn seed_amount_change(&self, out_trade_no: &str, total_fee: u64) -> bool {
+        let mut state = self.lock();
+        let found = state
+            .ledger
+            .orders
+            .values_mut()
+            .find(|order| order.key.out_trade_no == out_trade_no && order.is_paid());
+        match found {
+            Some(order) => {
+                order.total_fee = total_fee;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A payer authorises 医保电子凭证 in the auth mini program: the `authCode` their client
     /// brings back (single-use, five minutes).
     pub fn medical_authorize(&self, openid: &str) -> String {

@@ -7,4 +7,5 @@
 mod end_to_end;
 mod host_model;
 mod money_path;
+mod reconciliation;
 mod support;

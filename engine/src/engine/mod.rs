@@ -7,10 +7,14 @@
 //! - `notifications.rs`: WeChat's payment and refund notifications.
 //! - `operations.rs`: deadlines, waiting for effects, reports, the host feed, credentials,
 //!   shutdown.
+//! - `reconciliation.rs`: the daily reconciliation with WeChat's bills.
 
 mod notifications;
 mod operations;
 mod payments;
+mod reconciliation;
+
+pub use reconciliation::ReconciliationReport;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -318,13 +318,12 @@ pub(crate) fn should_close(step: &Step, attempt: &PaymentAttempt) -> bool {
 /// The host asks to hear from WeChat now: every live attempt and every unfinished refund is
 /// queried with its own context.
 pub(crate) fn on_query_requested(step: &mut Step) -> Result<(), Rejection> {
+    // Closing attempts too: a close answered ORDERPAID is exactly what the host wants to know.
     let wanted: Vec<OutTradeNo> = step
         .record
         .attempts
         .iter()
-        .filter(|attempt| {
-            attempt.state.is_live() && !matches!(attempt.state, AttemptState::Closing)
-        })
+        .filter(|attempt| attempt.state.is_live())
         .map(|attempt| attempt.out_trade_no.clone())
         .collect();
     wanted

@@ -175,6 +175,11 @@ fn dispatch(step: &mut Step, event: &Event) -> Result<(), Rejection> {
             step.alert(AlertKind::ConflictingNotification, detail);
             Ok(())
         }
+        Event::ReconciliationMismatch { detail } => {
+            let detail = format!("reconciliation: {detail}");
+            step.alert(AlertKind::ReconciliationMismatch, detail);
+            Ok(())
+        }
         Event::Created { .. } => Ok(()),
     }
 }

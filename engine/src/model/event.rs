@@ -235,6 +235,12 @@ pub enum Event {
         /// What conflicted.
         detail: String,
     },
+    /// Reconciliation with WeChat's bill found a difference a query could not resolve.
+    /// (Appended last: stored format 2 encodes variants by position.)
+    ReconciliationMismatch {
+        /// What differs.
+        detail: String,
+    },
 }
 
 /// IO the shell must run after the transition is durable.

@@ -88,6 +88,8 @@ pub enum AlertKind {
     RefundAbnormal,
     /// An alert migrated from stored format 1 whose kind could not be read from its text.
     Other,
+    /// WeChat's bill and the engine disagree about this order (appended last, see `Event`).
+    ReconciliationMismatch,
 }
 
 /// Something that needs a person's attention, recorded durably.
