@@ -146,6 +146,8 @@ pub struct DemoReport {
     pub repeats: (usize, usize),
     /// Engine restarts during the run.
     pub restarts: usize,
+    /// The reconciliation of the run's day: payments, refunds, resolved, unresolved.
+    pub reconciliation: (usize, usize, usize, usize),
 }
 
 /// "p50 µs / p99 µs" of latency samples, sorting them once for both.
@@ -576,8 +578,18 @@ pub async fn run(arguments: &DemoArguments) -> Result<DemoReport, String> {
     );
 
     settle_virtual_time(&world, arguments.progress).await?;
+    // The checks against WeChat's ledger first: reconciliation seeds differences into it.
+    let mut report = report_of(&world, &planned, Totals::default(), &repeats)?;
+    let reconciliation = reconcile_the_day(&world, &planned).await?;
     totals.add(&world);
-    let mut report = report_of(&world, &planned, totals, &repeats)?;
+    report.ack_us = totals.acks_us;
+    report.metrics = totals.metrics;
+    report.flushes = totals.flushes;
+    report.reconciliation = reconciliation.0;
+    report.checks.push((
+        "reconciliation finds every seeded discrepancy, nothing else".into(),
+        reconciliation.1,
+    ));
     report.checks.push((
         "every order meant to be driven accounted for".into(),
         unaccounted,
@@ -621,6 +633,103 @@ fn report_of(
         number_time_violations(&records),
     ));
     Ok(report)
+}
+
+/// Seeds two discrepancies at WeChat (a payment the engine never made; another amount on a
+/// paid attempt), moves to 09:30 the next day when the bill exists, reconciles, and checks that
+/// exactly the seeded ones are left unresolved.
+async fn reconcile_the_day(
+    world: &SimulatedWorld,
+    planned: &[Planned],
+) -> Result<((usize, usize, usize, usize), Vec<String>), String> {
+    use cashier_engine::reconcile::Discrepancy;
+    let day_text = cashier_adapters::wechat::time::format_compact(world.simulator.now_ms() / 1000);
+    let day: u32 = day_text
+        .get(0..8)
+        .and_then(|day| day.parse().ok())
+        .unwrap_or(0);
+    let mut failures = Vec::new();
+    world
+        .simulator
+        .seed_unknown_payment("10000100", "DEMOFOREIGN01", 4321, None);
+    let mut altered = None;
+    for order in planned {
+        let record = world
+            .engine
+            .query(&order.order_no)
+            .await
+            .map_err(|error| error.to_string())?;
+        let paid = record.primary_payment().filter(|attempt| {
+            attempt.channel.mch_id.as_str() == "10000100" && attempt.channel.sub_mch_id.is_none()
+        });
+        if let Some(attempt) = paid {
+            if world.simulator.seed_amount_change(
+                attempt.out_trade_no.as_str(),
+                attempt.request.total.fen() + 1,
+            ) {
+                altered = Some(attempt.out_trade_no.to_string());
+                break;
+            }
+        }
+    }
+    let now_s = world.simulator.now_ms() / 1000;
+    let next_morning_s = cashier_adapters::wechat::time::parse_date(&day.to_string())
+        .unwrap_or(now_s)
+        + 86_400
+        + 9 * 3600
+        + 1800;
+    world
+        .advance((next_morning_s - now_s).max(0), 3600)
+        .await
+        .map_err(|error| error.to_string())?;
+    let report = world
+        .engine
+        .reconcile(day)
+        .await
+        .map_err(|error| error.to_string())?;
+    // A reused --data-dir holds earlier runs' orders, which this run's WeChat never saw: only
+    // differences about this run's orders (or none) are judged.
+    let this_run: HashSet<&OrderNumber> = planned.iter().map(|order| &order.order_no).collect();
+    let judged: Vec<&Discrepancy> = report
+        .unresolved
+        .iter()
+        .chain(report.resolved.iter())
+        .filter(|found| {
+            found
+                .order_no()
+                .is_none_or(|order_no| this_run.contains(order_no))
+        })
+        .collect();
+    for found in judged.iter().copied() {
+        let seeded = match found {
+            Discrepancy::PaidAtWechatUnknownToEngine { out_trade_no, .. } => {
+                out_trade_no == "DEMOFOREIGN01"
+            }
+            Discrepancy::AmountMismatch { out_trade_no, .. } => {
+                Some(out_trade_no) == altered.as_ref()
+            }
+            _ => false,
+        };
+        if !seeded {
+            failures.push(format!("unexpected: {found:?}"));
+        }
+    }
+    let expected = 1 + usize::from(altered.is_some());
+    if judged.len() != expected {
+        failures.push(format!(
+            "{} discrepancies, expected the {expected} seeded",
+            judged.len()
+        ));
+    }
+    Ok((
+        (
+            report.payments,
+            report.refunds,
+            report.resolved.len(),
+            report.unresolved.len(),
+        ),
+        failures,
+    ))
 }
 
 /// Lets virtual time run out: expiries and closes, refund completions, notification retries.
@@ -761,6 +870,18 @@ pub fn render(report: &DemoReport, arguments: &DemoArguments) -> String {
         &mut out,
         "engine restarts during the run",
         report.restarts.to_string(),
+    );
+    let (payments, refunds, resolved, unresolved) = report.reconciliation;
+    out.push_str("\nReconciliation (WeChat's bill of the day, two discrepancies seeded)\n");
+    line(
+        &mut out,
+        "bill payments / refunds",
+        format!("{payments} / {refunds}"),
+    );
+    line(
+        &mut out,
+        "discrepancies resolved by query / left as alerts",
+        format!("{resolved} / {unresolved}"),
     );
     out.push_str("\nInvariant checks\n");
     for (name, failures) in &report.checks {

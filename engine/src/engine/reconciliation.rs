@@ -106,7 +106,17 @@ impl Engine {
                 bill_type: BillType::All,
                 gzip: false,
             };
-            let bill = match client.call(&merchant, &request).await {
+            // A download is read-only, so any failure but "no bill" (nothing that day) is retried.
+            let mut outcome = client.call(&merchant, &request).await;
+            for _ in 0..BILL_RETRIES {
+                match &outcome {
+                    Err(error) if !no_bill(error) => {
+                        outcome = client.call(&merchant, &request).await;
+                    }
+                    _ => break,
+                }
+            }
+            let bill = match outcome {
                 Ok(bill) => bill,
                 Err(error) if no_bill(&error) => continue,
                 Err(error) => {
@@ -216,6 +226,9 @@ impl Engine {
         Ok(still.is_none())
     }
 }
+
+/// How often a failing bill download is tried again.
+const BILL_RETRIES: usize = 5;
 
 /// WeChat's "No Bill Exist" (error_code 20002): nothing was paid or refunded that day.
 fn no_bill(error: &WechatError) -> bool {
