@@ -1,5 +1,6 @@
-//! The `cashier` command: `cashier sign` (signature diagnostic) and `cashier sim` (the WeChat
-//! Pay v2 simulator as a loopback server).
+//! The `cashier` command: `cashier demo` (the main job), `cashier sign` (signature
+//! diagnostic), `cashier sim` (the WeChat simulator as a loopback server) and `cashier
+//! reconcile` (a day's bills against the engine).
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -54,6 +55,26 @@ enum Command {
         /// An XML file (`-` for standard input), or name=value pairs.
         #[arg(value_name = "FILE.xml | name=value", allow_hyphen_values = true)]
         input: Vec<std::ffi::OsString>,
+    },
+    /// Reconcile a day: download WeChat's bills for every merchant of the configuration, compare
+    /// them with the engine's store, resolve what a query can, record the rest as alerts.
+    /// Exit 0 when nothing is left, 1 when discrepancies remain, 2 on an error.
+    Reconcile {
+        /// The Beijing day, yyyymmdd (its bill exists from 09:00 the next day).
+        #[arg(long)]
+        day: String,
+        /// The engine's store.
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
+        /// The engine configuration JSON (keys from the environment or files it names).
+        #[arg(long)]
+        config: std::path::PathBuf,
+        /// Where WeChat is, such as a `cashier sim` URL (default: WeChat's production host).
+        #[arg(long)]
+        api_base: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Run the WeChat Pay v2 simulator on loopback. The first output line is
     /// `listening on http://ADDR`; the control API lives under /__sim/ (see README).
@@ -210,6 +231,25 @@ fn main() -> ExitCode {
                 epoch_s: epoch,
                 tls_dir,
             })
+        }
+        Command::Reconcile {
+            day,
+            data_dir,
+            config,
+            api_base,
+            json,
+        } => {
+            let Some(runtime) = tokio_runtime() else {
+                return ExitCode::from(2);
+            };
+            let arguments = cashier::cli::reconcile::ReconcileArguments {
+                day,
+                data_dir,
+                config,
+                api_base,
+                json,
+            };
+            runtime.block_on(cashier::cli::reconcile::run(&arguments))
         }
         Command::Sign {
             key,

@@ -33,7 +33,8 @@ pub mod store;
 pub use crate::actor::Progress;
 pub use crate::client_payment::{ClientPayment, PaymentStart};
 pub use crate::engine::{
-    Engine, NewOrder, NotificationResponse, PaymentRequest, Receipt, RefundRequest,
+    Engine, NewOrder, NotificationResponse, PaymentRequest, Receipt, ReconciliationReport,
+    RefundRequest,
 };
 pub use crate::error::EngineError;
 pub use crate::runtime::EngineRuntime;
