@@ -587,7 +587,7 @@ impl Simulator {
     /// Every order named `out_trade_no` (any merchant), with its refunds, as JSON values.
     pub fn order_view(&self, out_trade_no: &str) -> serde_json::Value {
         let state = self.lock();
-        let orders: Vec<serde_json::Value> = state
+        let mut orders: Vec<serde_json::Value> = state
             .ledger
             .orders_named(out_trade_no)
             .into_iter()
@@ -598,6 +598,18 @@ impl Simulator {
                 })
             })
             .collect();
+        // A medical order (by hosp_out_trade_no) shows both legs: WeChat's and NHSA's.
+        for medical in state
+            .medical
+            .orders
+            .values()
+            .filter(|order| order.hosp_out_trade_no == out_trade_no)
+        {
+            orders.push(serde_json::json!({
+                "medical_order": medical,
+                "nhsa_order": state.medical.nhsa_orders.get(&medical.pay_ord_id),
+            }));
+        }
         serde_json::Value::Array(orders)
     }
 

@@ -380,6 +380,11 @@ async fn section_7_an_order_paid_in_the_mini_program_settles_notifies_and_refund
         view["balances"]["o6_bmasdasdsad6_2sgVt7hMZOPfL"], 20000,
         "the account is restored"
     );
+    // The order view shows both legs: WeChat's order (cash refunded) and NHSA's (insurance
+    // refunded whole, cash not through NHSA: ordStas 8, 已医保全部退款).
+    let legs = world.simulator.order_view("50107251127100000010000000001");
+    assert_eq!(legs[0]["medical_order"]["state"], "REFUND", "{legs}");
+    assert_eq!(legs[0]["nhsa_order"]["status"], 8, "{legs}");
 }
 
 #[tokio::test]

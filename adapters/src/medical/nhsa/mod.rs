@@ -40,7 +40,7 @@ pub enum NhsaError {
     #[error("NHSA reply malformed: {0}")]
     Malformed(String),
     /// A reply field is missing or malformed.
-    #[error("NHSA reply field {name}: {reason}")]
+    #[error("NHSA envelope field {name}: {reason}")]
     Field {
         /// The field.
         name: &'static str,
