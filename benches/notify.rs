@@ -1,6 +1,7 @@
 //! Notification benches (issue #2 target: parse + verify of a 20-field notification under
 //! 5 us): the full path (XML read, sign check, identity and amount checks, typed details), and
-//! its parts.
+//! its parts; and the 医保 (payinsurance) notification's parse + verify (issue #7), on the
+//! independently signed fixture.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -49,9 +50,45 @@ fn notify_benches(criterion: &mut Criterion) {
     }
 }
 
+fn medical_notify_bench(criterion: &mut Criterion) {
+    use cashier::adapters::medical::payinsurance::notify::{
+        ExpectedAmounts, UnverifiedMedicalNotification,
+    };
+    use cashier::adapters::{ApiKey, AppId, MchId, MerchantContext};
+    let body = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/medical/payinsurance/notification.xml"
+    ))
+    .unwrap();
+    let merchant = MerchantContext::direct(
+        AppId::new("wxd930ea5d5a258f4f").unwrap(),
+        MchId::new("10000100").unwrap(),
+        SignType::Md5,
+        ApiKey::new("192006250b4c09247ec02edce69f6a2d").unwrap(),
+    );
+    let expected = ExpectedAmounts {
+        total: AmountFen::from_fen(8800),
+        cash: AmountFen::from_fen(1520),
+        insurance: AmountFen::from_fen(7280),
+    };
+    UnverifiedMedicalNotification::parse(&body)
+        .unwrap()
+        .verify(&merchant, expected)
+        .unwrap();
+    println!("medical notification body: {} bytes", body.len());
+    criterion.bench_function("notify/medical_parse_verify_md5", |bench| {
+        bench.iter(|| {
+            UnverifiedMedicalNotification::parse(black_box(&body))
+                .unwrap()
+                .verify(&merchant, expected)
+                .unwrap()
+        })
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = notify_benches
+    targets = notify_benches, medical_notify_bench
 }
 criterion_main!(benches);
