@@ -1,0 +1,198 @@
+//! `cashier load`: drives the engine flat out for N orders (create → start payment → paid by
+//! notification, every transition durable before its effect or acknowledgement) against the
+//! in-process simulator, and reports throughput, per-operation latency percentiles
+//! (p50/p90/p99/p99.9/max), flushes and transitions per flush, context switches and RSS, as text
+//! or one JSON object (`--json`). The measuring tool for issue #10's work; no timed test uses it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use cashier_adapters::{AmountFen, OutTradeNo};
+use cashier_engine::model::Description;
+use cashier_engine::order_number::ProductType;
+use cashier_engine::{NewOrder, PaymentRequest};
+use cashier_harness::FaultPlan;
+use serde_json::json;
+
+use crate::simulation::SimulatedWorld;
+
+/// The command's options.
+#[derive(Clone, Debug)]
+pub struct LoadArguments {
+    /// Orders to drive.
+    pub orders: usize,
+    /// Orders in flight at once.
+    pub concurrency: usize,
+    /// Where the store lives (a temporary directory when absent).
+    pub data_dir: Option<std::path::PathBuf>,
+    /// One JSON object instead of text.
+    pub json: bool,
+}
+
+/// Latencies of one operation, in microseconds.
+#[derive(Default)]
+struct Samples(Vec<u64>);
+
+impl Samples {
+    fn percentiles(&mut self) -> serde_json::Value {
+        self.0.sort_unstable();
+        let at = |fraction: f64| {
+            let index = ((self.0.len().saturating_sub(1)) as f64 * fraction).round() as usize;
+            self.0.get(index).copied().unwrap_or(0) as f64 / 1000.0
+        };
+        json!({ "p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "p99.9": at(0.999), "max": at(1.0), "count": self.0.len() })
+    }
+}
+
+fn micros(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+fn status_field(status: &str, name: &str) -> u64 {
+    status
+        .lines()
+        .find(|line| line.starts_with(name))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|value| value.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// `(context switches of every thread, resident bytes)` of this process, from /proc.
+fn process_counters() -> (u64, u64) {
+    let mut switches = 0;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            switches += status_field(&status, "voluntary_ctxt_switches:")
+                + status_field(&status, "nonvoluntary_ctxt_switches:");
+        }
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    (switches, status_field(&status, "VmRSS:") * 1024)
+}
+
+/// One order through its life; returns (create, start_payment) latencies and the attempt.
+async fn one_order(world: &SimulatedWorld, index: usize) -> Result<(u64, u64, OutTradeNo), String> {
+    let began = Instant::now();
+    let order = NewOrder {
+        order_no: None,
+        product_type: ProductType((index % 100) as u8),
+        amount: AmountFen::from_fen(100 + (index as u64 % 9_900)),
+        description: Description::new("load").map_err(|error| error.to_string())?,
+        payer_unionid: None,
+    };
+    let created = world
+        .engine
+        .create_order(order)
+        .await
+        .map_err(|error| error.to_string())?;
+    let create_us = micros(began);
+    let began = Instant::now();
+    let request = PaymentRequest {
+        entry: "native".into(),
+        openid: None,
+        client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    };
+    let start = world
+        .engine
+        .start_payment(&created.record.order_no, request)
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok((create_us, micros(began), start.out_trade_no))
+}
+
+/// Runs the load and returns the report (text or JSON) and whether every order was paid.
+pub async fn run(arguments: &LoadArguments) -> Result<(String, bool), String> {
+    let temporary = tempfile::tempdir().map_err(|error| error.to_string())?;
+    let dir = arguments
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| temporary.path().join("store"));
+    let store = SimulatedWorld::open_store(&dir)?;
+    let arbiters = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2);
+    let world = Arc::new(SimulatedWorld::start(
+        1,
+        store,
+        FaultPlan::none(),
+        arbiters,
+    )?);
+    let (switches_before, _) = process_counters();
+    let (mut create, mut start, mut failures) = (Samples::default(), Samples::default(), 0usize);
+    let began = Instant::now();
+    let batch = arguments.concurrency.max(1);
+    for chunk_start in (0..arguments.orders).step_by(batch) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for index in chunk_start..(chunk_start + batch).min(arguments.orders) {
+            let world = world.clone();
+            tasks.spawn(async move { one_order(&world, index).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Ok((create_us, start_us, out_trade_no))) => {
+                    create.0.push(create_us);
+                    start.0.push(start_us);
+                    let _ = world.payer(&out_trade_no, "success");
+                }
+                _ => failures += 1,
+            }
+        }
+        // The payers' notifications, acknowledged by the engine (each ack timed by the sink).
+        world.simulator.deliver_due(&world.sink).await;
+        world.settle().await;
+    }
+    let elapsed_s = began.elapsed().as_secs_f64();
+    let (switches_after, rss_bytes) = process_counters();
+    let metrics = world.engine.metrics();
+    let stats = world.engine.flush_stats();
+    let mut acks = Samples(world.sink.ack_latencies_us());
+    let paid = metrics.payment_notifications_applied as usize;
+    world.engine.shutdown().await;
+    let report = json!({
+        "orders": arguments.orders,
+        "paid": paid,
+        "failures": failures,
+        "seconds": elapsed_s,
+        "orders_per_second": arguments.orders as f64 / elapsed_s.max(1e-9),
+        "latency_ms": { "create_order": create.percentiles(), "start_payment": start.percentiles(), "notification_ack": acks.percentiles() },
+        "flushes": stats.flushes,
+        "flush_requests": stats.requests,
+        "transitions_per_flush": stats.requests as f64 / (stats.flushes.max(1)) as f64,
+        // Threads that ended during the run are not counted: a lower bound.
+        "context_switches": switches_after.saturating_sub(switches_before),
+        "rss_bytes": rss_bytes,
+    });
+    let ok = failures == 0 && paid == arguments.orders;
+    if arguments.json {
+        return Ok((format!("{report}\n"), ok));
+    }
+    Ok((render(&report), ok))
+}
+
+fn render(report: &serde_json::Value) -> String {
+    let mut out = format!(
+        "cashier load: {} orders ({} paid, {} failed) in {:.2} s: {:.0} orders/s\n",
+        report["orders"],
+        report["paid"],
+        report["failures"],
+        report["seconds"].as_f64().unwrap_or(0.0),
+        report["orders_per_second"].as_f64().unwrap_or(0.0)
+    );
+    for operation in ["create_order", "start_payment", "notification_ack"] {
+        let latency = &report["latency_ms"][operation];
+        out.push_str(&format!(
+            "  {operation:<18} p50 {} ms  p90 {} ms  p99 {} ms  p99.9 {} ms  max {} ms\n",
+            latency["p50"], latency["p90"], latency["p99"], latency["p99.9"], latency["max"]
+        ));
+    }
+    out.push_str(&format!(
+        "  flushes {} for {} requests ({:.1} per flush), context switches {}, RSS {} MB\n",
+        report["flushes"],
+        report["flush_requests"],
+        report["transitions_per_flush"].as_f64().unwrap_or(0.0),
+        report["context_switches"],
+        report["rss_bytes"].as_u64().unwrap_or(0) / (1024 * 1024)
+    ));
+    out
+}
