@@ -367,6 +367,12 @@ impl<'a> Reader<'a> {
             let text = rest.get(..stop).unwrap_or("");
             // The stop set includes '\r', so `text` holds none and needs no normalisation.
             check_characters(text, self.position)?;
+            // XML 1.0 §2.4: `]]>` may appear in character data only as the end of a CDATA
+            // section (this also refuses a CDATA section nested in another). No '<', '&' or
+            // '\r' can split it, so it lies within one text run.
+            if memchr::memmem::find(text.as_bytes(), b"]]>").is_some() {
+                return Err(self.malformed("']]>' outside a CDATA section"));
+            }
             value.push_str(text);
             self.advance(stop);
             match (self.peek(0), self.peek(1)) {
@@ -705,6 +711,22 @@ mod tests {
             read_str("<xml><a>&#0;</a></xml>"),
             Err(XmlError::UnknownEntity { .. })
         ));
+    }
+
+    /// XML 1.0 §2.4 (and WeChat's parsers, and wechatpy's expat): `]]>` in character data ends
+    /// nothing and is refused, so is a CDATA section nested in another; escaped, it is fine.
+    #[test]
+    fn a_stray_cdata_end_and_nested_cdata_are_refused() {
+        assert!(matches!(
+            read_str("<xml><a>x]]>y</a></xml>"),
+            Err(XmlError::Malformed { .. })
+        ));
+        let nested = "<xml><a><![CDATA[a<![CDATA[b]]>c]]></a></xml>";
+        assert!(matches!(read_str(nested), Err(XmlError::Malformed { .. })));
+        let escaped = read_str("<xml><a>x]]&gt;y</a><b><![CDATA[x]]]]><![CDATA[>y]]></b></xml>")
+            .unwrap_or_default();
+        assert_eq!(escaped.get("a"), Some("x]]>y"));
+        assert_eq!(escaped.get("b"), Some("x]]>y"));
     }
 
     #[test]

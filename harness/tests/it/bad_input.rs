@@ -71,6 +71,8 @@ async fn section_0_malformed_bodies_get_protocol_failures() {
         ("wrong root", b"<root><a>1</a></root>".to_vec(), "XML格式错误"),
         ("doctype", b"<!DOCTYPE xml [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><xml><appid>&x;</appid></xml>".to_vec(), "XML格式错误"),
         ("gbk", b"<xml><body>\xb2\xe2\xca\xd4</body></xml>".to_vec(), "编码格式有误，请使用UTF-8编码"),
+        ("stray ]]> (XML 1.0 §2.4)", b"<xml><appid>wx]]>x</appid></xml>".to_vec(), "XML格式错误"),
+        ("nested CDATA", b"<xml><appid><![CDATA[a<![CDATA[b]]>c]]></appid></xml>".to_vec(), "XML格式错误"),
         ("huge", format!("<xml><body>{}</body></xml>", "x".repeat(100_000)).into_bytes(), "请求数据过大"),
         ("missing fields", b"<xml><appid>wxd930ea5d5a258f4f</appid></xml>".to_vec(), "缺少参数"),
         ("unknown merchant", b"<xml><appid>a</appid><mch_id>999</mch_id><nonce_str>n</nonce_str><sign>S</sign></xml>".to_vec(), "mch_id参数格式错误或商户号不存在"),
