@@ -456,24 +456,7 @@ impl Simulator {
             _ => {}
         }
         let response = endpoints::dispatch(&mut state, &self.config, &exchange, now_ms);
-        match fault {
-            Some(Fault::ReplyLost) => SimResponse::ReplyLost,
-            Some(Fault::SlowReply { delay_ms }) => match response {
-                SimResponse::Reply {
-                    status,
-                    content_type,
-                    body,
-                    ..
-                } => SimResponse::Reply {
-                    status,
-                    content_type,
-                    body,
-                    delay_ms,
-                },
-                other => other,
-            },
-            _ => response,
-        }
+        response.after_fault(fault.as_ref())
     }
 
     /// The payer acts on an order: pays (`success`), fails or cancels (nothing changes at

@@ -39,6 +39,28 @@ pub enum SimResponse {
 }
 
 impl SimResponse {
+    /// The response as a reply fault leaves it: lost, or late by `delay_ms`; otherwise as is.
+    pub(crate) fn after_fault(self, fault: Option<&Fault>) -> SimResponse {
+        match (fault, self) {
+            (Some(Fault::ReplyLost), _) => SimResponse::ReplyLost,
+            (
+                Some(Fault::SlowReply { delay_ms }),
+                SimResponse::Reply {
+                    status,
+                    content_type,
+                    body,
+                    ..
+                },
+            ) => SimResponse::Reply {
+                status,
+                content_type,
+                body,
+                delay_ms: *delay_ms,
+            },
+            (_, response) => response,
+        }
+    }
+
     pub(crate) fn xml(body: Vec<u8>) -> SimResponse {
         SimResponse::Reply {
             status: 200,

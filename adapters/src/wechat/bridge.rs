@@ -131,38 +131,30 @@ pub fn medical_pay_url(
     ))
 }
 
+/// One value of a bridge query string, decoded once (as the page's `decodeOnce` does).
+fn query_value(query: &str, name: &'static str) -> Result<String, BridgeError> {
+    let raw = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+        .ok_or(BridgeError::Missing { name })?;
+    percent_decode_str(raw)
+        .decode_utf8()
+        .map(|value| value.into_owned())
+        .map_err(|_| BridgeError::Encoding { name })
+}
+
 /// Reads a 医保 jump back (`appid`, `payUrl`), decoding each value once, as the page does.
 pub fn parse_medical_pay_query(query: &str) -> Result<(String, String), BridgeError> {
-    let lookup = |name: &'static str| -> Result<String, BridgeError> {
-        let raw = query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value)
-            .ok_or(BridgeError::Missing { name })?;
-        percent_decode_str(raw)
-            .decode_utf8()
-            .map(|value| value.into_owned())
-            .map_err(|_| BridgeError::Encoding { name })
-    };
+    let lookup = |name: &'static str| query_value(query, name);
     Ok((lookup("appid")?, lookup("payUrl")?))
 }
 
 /// Reads the pay parameters back from a bridge query string (the part after `?`), decoding each
 /// value once, exactly as the page's JavaScript does.
 pub fn parse_mini_program_pay_query(query: &str) -> Result<JsapiPayParams, BridgeError> {
-    let lookup = |name: &'static str| -> Result<String, BridgeError> {
-        let raw = query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value)
-            .ok_or(BridgeError::Missing { name })?;
-        percent_decode_str(raw)
-            .decode_utf8()
-            .map(|value| value.into_owned())
-            .map_err(|_| BridgeError::Encoding { name })
-    };
+    let lookup = |name: &'static str| query_value(query, name);
     Ok(JsapiPayParams {
         app_id: lookup("appId")?,
         time_stamp: lookup("timeStamp")?,

@@ -263,6 +263,16 @@ pub(crate) fn mark_paid(
     others.iter().try_for_each(|other| step.close(other))
 }
 
+/// The numbers of every attempt that can still become a payment.
+fn live_attempts(record: &OrderRecord) -> Vec<OutTradeNo> {
+    record
+        .attempts
+        .iter()
+        .filter(|attempt| attempt.state.is_live())
+        .map(|attempt| attempt.out_trade_no.clone())
+        .collect()
+}
+
 pub(crate) fn on_close_requested(step: &mut Step) -> Result<(), Rejection> {
     if step.record.state.is_paid() {
         return Err(Rejection::AlreadyPaid);
@@ -272,13 +282,7 @@ pub(crate) fn on_close_requested(step: &mut Step) -> Result<(), Rejection> {
     }
     step.record.close_requested = true;
     step.changed = true;
-    let live: Vec<OutTradeNo> = step
-        .record
-        .attempts
-        .iter()
-        .filter(|attempt| attempt.state.is_live())
-        .map(|attempt| attempt.out_trade_no.clone())
-        .collect();
+    let live = live_attempts(&step.record);
     live.iter()
         .try_for_each(|out_trade_no| step.close(out_trade_no))
 }
@@ -319,13 +323,7 @@ pub(crate) fn should_close(step: &Step, attempt: &PaymentAttempt) -> bool {
 /// queried with its own context.
 pub(crate) fn on_query_requested(step: &mut Step) -> Result<(), Rejection> {
     // Closing attempts too: a close answered ORDERPAID is exactly what the host wants to know.
-    let wanted: Vec<OutTradeNo> = step
-        .record
-        .attempts
-        .iter()
-        .filter(|attempt| attempt.state.is_live())
-        .map(|attempt| attempt.out_trade_no.clone())
-        .collect();
+    let wanted = live_attempts(&step.record);
     wanted
         .iter()
         .try_for_each(|out_trade_no| step.query(out_trade_no))?;

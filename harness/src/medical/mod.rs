@@ -223,24 +223,7 @@ pub(crate) fn handle(
         }
         _ => route(state, config, medical, request, now_ms, fault.as_ref()),
     };
-    Some(match fault {
-        Some(Fault::ReplyLost) => SimResponse::ReplyLost,
-        Some(Fault::SlowReply { delay_ms }) => match response {
-            SimResponse::Reply {
-                status,
-                content_type,
-                body,
-                ..
-            } => SimResponse::Reply {
-                status,
-                content_type,
-                body,
-                delay_ms,
-            },
-            other => other,
-        },
-        _ => response,
-    })
+    Some(response.after_fault(fault.as_ref()))
 }
 
 fn route(

@@ -77,6 +77,11 @@ impl Medical {
         self.transport.send(request).await.unwrap()
     }
 
+    /// Sends a payinsurance request built for the default merchant and access token.
+    async fn payinsurance(&self, built: Result<HttpRequest, PayInsuranceError>) -> HttpResponse {
+        self.send(built.unwrap()).await
+    }
+
     async fn user_query(
         &self,
         auth_code: &str,
@@ -255,11 +260,7 @@ async fn section_7_an_order_paid_in_the_mini_program_settles_notifies_and_refund
     changed.total = fen(pre.split.total.fen() + 1);
     let refused = MedicalOrderRequest::parse(
         &world
-            .send(
-                changed
-                    .build("http://sim", &merchant(), &nonce, TOKEN)
-                    .unwrap(),
-            )
+            .payinsurance(changed.build("http://sim", &merchant(), &nonce, TOKEN))
             .await,
         &merchant(),
     );
@@ -275,11 +276,7 @@ async fn section_7_an_order_paid_in_the_mini_program_settles_notifies_and_refund
     );
     let placed = MedicalOrderRequest::parse(
         &world
-            .send(
-                request
-                    .build("http://sim", &merchant(), &nonce, TOKEN)
-                    .unwrap(),
-            )
+            .payinsurance(request.build("http://sim", &merchant(), &nonce, TOKEN))
             .await,
         &merchant(),
     )
@@ -317,11 +314,7 @@ async fn section_7_an_order_paid_in_the_mini_program_settles_notifies_and_refund
     };
     let status = MedicalOrderQuery::parse(
         &world
-            .send(
-                query
-                    .build("http://sim", &merchant(), &nonce, TOKEN)
-                    .unwrap(),
-            )
+            .payinsurance(query.build("http://sim", &merchant(), &nonce, TOKEN))
             .await,
         &merchant(),
     )
@@ -337,11 +330,7 @@ async fn section_7_an_order_paid_in_the_mini_program_settles_notifies_and_refund
     };
     assert!(MedicalRefundRequest::parse(
         &world
-            .send(
-                cash_refund
-                    .build("http://sim", &merchant(), &nonce, TOKEN)
-                    .unwrap()
-            )
+            .payinsurance(cash_refund.build("http://sim", &merchant(), &nonce, TOKEN))
             .await,
         &merchant()
     )
@@ -447,11 +436,7 @@ async fn section_11_medical_faults_split_changed_outage_556_and_nhsa_timeouts() 
     );
     let refused = MedicalOrderRequest::parse(
         &world
-            .send(
-                request
-                    .build("http://sim", &merchant(), &nonce, TOKEN)
-                    .unwrap(),
-            )
+            .payinsurance(request.build("http://sim", &merchant(), &nonce, TOKEN))
             .await,
         &merchant(),
     );
@@ -465,11 +450,7 @@ async fn section_11_medical_faults_split_changed_outage_556_and_nhsa_timeouts() 
     };
     let placed = MedicalOrderRequest::parse(
         &world
-            .send(
-                accepting
-                    .build("http://sim", &merchant(), &nonce, TOKEN)
-                    .unwrap(),
-            )
+            .payinsurance(accepting.build("http://sim", &merchant(), &nonce, TOKEN))
             .await,
         &merchant(),
     )
@@ -483,11 +464,7 @@ async fn section_11_medical_faults_split_changed_outage_556_and_nhsa_timeouts() 
     };
     let paid = MedicalOrderQuery::parse(
         &world
-            .send(
-                status
-                    .build("http://sim", &merchant(), &nonce, TOKEN)
-                    .unwrap(),
-            )
+            .payinsurance(status.build("http://sim", &merchant(), &nonce, TOKEN))
             .await,
         &merchant(),
     )
@@ -507,11 +484,7 @@ async fn section_11_medical_faults_split_changed_outage_556_and_nhsa_timeouts() 
     };
     let outage = MedicalRefundRequest::parse(
         &world
-            .send(
-                refund
-                    .build("http://sim", &merchant(), &nonce, TOKEN)
-                    .unwrap(),
-            )
+            .payinsurance(refund.build("http://sim", &merchant(), &nonce, TOKEN))
             .await,
         &merchant(),
     );
@@ -521,11 +494,7 @@ async fn section_11_medical_faults_split_changed_outage_556_and_nhsa_timeouts() 
     );
     assert!(MedicalRefundRequest::parse(
         &world
-            .send(
-                refund
-                    .build("http://sim", &merchant(), &nonce, TOKEN)
-                    .unwrap()
-            )
+            .payinsurance(refund.build("http://sim", &merchant(), &nonce, TOKEN))
             .await,
         &merchant()
     )
