@@ -12,6 +12,7 @@ pub use cashier_engine as engine;
 pub use cashier_harness as harness;
 
 pub mod cli;
+pub mod medical_checks;
 pub mod simulation;
 
 /// The README's code examples, compiled as doctests so they cannot drift from the API.

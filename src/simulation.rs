@@ -8,10 +8,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use cashier_adapters::medical::nhsa::envelope::NhsaCredentials;
+use cashier_adapters::medical::sm::{Sm2PrivateKey, Sm2PublicKey};
+use cashier_adapters::medical::user_query::PartnerCredentials;
 use cashier_adapters::{ApiBase, ApiKey, MchId, OutTradeNo};
 use cashier_engine::clock::FnClock;
 use cashier_engine::config::EngineConfig;
 use cashier_engine::keys::{MerchantKeys, StaticKeys};
+use cashier_engine::medical_config::MedicalCredentials;
 use cashier_engine::model::{AttemptState, OrderRecord, OrderState, RefundState};
 use cashier_engine::store::{SledStore, Store};
 use cashier_engine::{Engine, EngineError, EngineRuntime};
@@ -23,11 +27,56 @@ use cashier_harness::{
 /// (`fixtures/engine/simulated-world.json`), with the simulated merchants' API keys handed in
 /// directly through a key provider, as a host's vault client would.
 pub fn engine_config(simulated: &SimConfig) -> Result<EngineConfig, String> {
-    EngineConfig::from_json_with_keys(
+    let mut config = EngineConfig::from_json_with_keys(
         include_str!("../fixtures/engine/simulated-world.json"),
         Arc::new(simulated_keys(simulated)?),
     )
-    .map_err(|error| error.to_string())
+    .map_err(|error| error.to_string())?;
+    let credentials = simulated_medical_credentials(simulated)?;
+    for entry in &mut config.medical {
+        entry.credentials = Some(credentials.clone());
+    }
+    Ok(config)
+}
+
+/// The simulated 医保 world's credentials (NHSA appId/secret, the hospital's SM2 key from
+/// `fixtures/medical/keys.json`, the centre's public key, the userQuery partner, the
+/// payinsurance access token), handed in directly as a host's vault client would.
+pub fn simulated_medical_credentials(simulated: &SimConfig) -> Result<MedicalCredentials, String> {
+    let medical = simulated
+        .medical
+        .as_ref()
+        .ok_or("the simulated world has no 医保 side")?;
+    let keys: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/medical/keys.json"))
+            .map_err(|error| error.to_string())?;
+    let hex = |name: &str| -> Result<Vec<u8>, String> {
+        let text = keys[name]
+            .as_str()
+            .ok_or(format!("keys.json has no {name}"))?;
+        (0..text.len())
+            .step_by(2)
+            .map(|index| {
+                text.get(index..index + 2)
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                    .ok_or(format!("{name} is not hex"))
+            })
+            .collect()
+    };
+    let private_key = Sm2PrivateKey::from_bytes(&hex("hospital_private_key")?)
+        .map_err(|error| error.to_string())?;
+    let platform_key =
+        Sm2PublicKey::from_sec1(&hex("platform_public_key")?).map_err(|error| error.to_string())?;
+    Ok(MedicalCredentials::new(
+        NhsaCredentials::new(
+            medical.nhsa_app_id.clone(),
+            medical.nhsa_app_secret.clone(),
+            private_key,
+            platform_key,
+        ),
+        PartnerCredentials::new(medical.partner_id.clone(), medical.partner_secret.clone()),
+        medical.access_token.clone(),
+    ))
 }
 
 /// The simulated merchants' keys as a key provider.
@@ -75,6 +124,8 @@ impl NotificationSink for EngineSink {
             let started = Instant::now();
             let response = if url.ends_with("refund-notify") {
                 self.engine.handle_refund_notification(&body).await
+            } else if url.contains("/medical/") {
+                self.engine.handle_medical_notification(&body).await
             } else {
                 self.engine.handle_payment_notification(&body).await
             };
@@ -196,12 +247,12 @@ impl SimulatedWorld {
 
 /// The checks of a finished run: the engine agrees with WeChat's ledger (payments, refunds),
 /// at most one payment is kept per order, refunds never exceed payments (engine and WeChat),
-/// nothing is left pending or without a deadline, no refund went out twice, and every
-/// notification (payment and refund) WeChat saw acknowledged was applied. Each check names its
-/// failures (none = OK).
+/// nothing is left pending or without a deadline, no refund went out twice, every
+/// notification (payment, refund, 医保) WeChat saw acknowledged was applied, and the 医保
+/// checks of `medical_checks`. Each check names its failures (none = OK).
 pub fn ledger_checks(records: &[OrderRecord], simulator: &Simulator) -> Vec<(String, Vec<String>)> {
     let ledger = simulator.ledger();
-    vec![
+    let mut checks = vec![
         (
             "engine payments match WeChat's ledger".to_owned(),
             payment_mismatches(records, &ledger),
@@ -222,7 +273,9 @@ pub fn ledger_checks(records: &[OrderRecord], simulator: &Simulator) -> Vec<(Str
             "every acknowledged notification applied".to_owned(),
             unapplied_acknowledged(records, simulator, &ledger),
         ),
-    ]
+    ];
+    checks.extend(crate::medical_checks::medical_checks(records, simulator));
+    checks
 }
 
 fn invariant_violations(records: &[OrderRecord]) -> Vec<String> {
@@ -367,6 +420,9 @@ fn unapplied_acknowledged(
                 record
                     .paid_attempts()
                     .any(|attempt| attempt.out_trade_no.as_str() == delivery.out_trade_no)
+                    || record
+                        .paid_medical()
+                        .any(|attempt| attempt.out_trade_no.as_str() == delivery.out_trade_no)
             }),
             Some(out_refund_no) => {
                 let status = ledger

@@ -28,11 +28,15 @@ fn demo_checks_pass_without_and_with_heavy_faults() {
         let report = demo(faults, &[]);
         assert!(all_checks_ok(&report), "{report}");
         assert!(report.contains("notification ack latency p50 / p99"));
+        assert!(
+            report.contains("paid with pay_type 3 (insurance + cash)"),
+            "{report}"
+        );
     }
 }
 
 /// Every invariant line says OK, the issue #9 lines among them (the run restarts the engine
-/// twice and repeats every refund request).
+/// twice and repeats every refund request) and the 医保 lines of issue #7.
 fn all_checks_ok(report: &str) -> bool {
     let checks: Vec<&str> = report
         .lines()
@@ -46,8 +50,12 @@ fn all_checks_ok(report: &str) -> bool {
         "every order meant to be driven accounted for",
         "every acknowledged notification applied",
         "reconciliation finds every seeded discrepancy, nothing else",
+        "engine split == NHSA split",
+        "fund + account + cash == total, no leg refunded beyond what it paid",
+        "医保 refunds match WeChat's cash and NHSA's insurance",
+        "NHSA personal accounts balance",
     ];
-    checks.len() == 9
+    checks.len() == 13
         && checks.iter().all(|line| line.trim_end().ends_with(" OK"))
         && named
             .iter()

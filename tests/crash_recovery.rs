@@ -1,6 +1,7 @@
-//! Crash recovery (issue #4): the engine runs in a child process on a sled directory, talking
-//! to the simulator (WeChat, in this parent process) over HTTP on loopback, and is killed with
-//! SIGKILL at seeded random moments under load (12 times), then restarted on the same directory. After a
+//! Crash recovery (issue #4, 医保 orders from #7): the engine runs in a child process on a sled
+//! directory, talking to the simulator (WeChat and the 医保 side, in this parent process) over
+//! HTTP on loopback, and is killed with SIGKILL at seeded random moments under load (12 times),
+//! then restarted on the same directory. After a
 //! final run lets everything settle, every order must match the simulator's ledger, nothing may
 //! be paid or refunded twice, and no acknowledged notification may be lost.
 //!
@@ -9,7 +10,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -27,6 +27,11 @@ use cashier_engine::{Engine, EngineRuntime, NewOrder, PaymentRequest, RefundRequ
 use cashier_harness::{HttpSink, SimConfig, SimOptions, Simulator};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
+
+#[path = "common/notify_server.rs"]
+mod notify_server;
+
+use notify_server::serve_notifications;
 
 const CHILD: &str = "CASHIER_CRASH_CHILD";
 
@@ -56,45 +61,6 @@ fn read_sim_clock(sim: &str) -> Option<i64> {
     value["now_ms"].as_i64()
 }
 
-async fn serve_notifications(engine: Engine, port: u16) {
-    use http_body_util::{BodyExt, Full};
-    use hyper::service::service_fn;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
-        .await
-        .unwrap();
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let engine = engine.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                let engine = engine.clone();
-                async move {
-                    let refund = request.uri().path().ends_with("refund-notify");
-                    let body = request
-                        .into_body()
-                        .collect()
-                        .await
-                        .map(|collected| collected.to_bytes().to_vec())
-                        .unwrap_or_default();
-                    let response = if refund {
-                        engine.handle_refund_notification(&body).await
-                    } else {
-                        engine.handle_payment_notification(&body).await
-                    };
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
-                        bytes::Bytes::from(response.ack),
-                    )))
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
 /// One life of the engine process: recover, then (unless draining) drive orders until killed.
 async fn child_main() {
     let sim = std::env::var("SIM_URL").unwrap();
@@ -113,9 +79,14 @@ async fn child_main() {
     });
     let simulated = SimConfig::embedded_default().unwrap();
     let config_text = include_str!("../fixtures/engine/simulated-world.json")
-        .replace("127.0.0.1:9", &format!("127.0.0.1:{port}"));
+        .replace("127.0.0.1:9", &format!("127.0.0.1:{port}"))
+        .replace("http://sim.invalid", &sim);
     let keys = cashier::simulation::simulated_keys(&simulated).unwrap();
-    let config = EngineConfig::from_json_with_keys(&config_text, Arc::new(keys)).unwrap();
+    let mut config = EngineConfig::from_json_with_keys(&config_text, Arc::new(keys)).unwrap();
+    let medical = cashier::simulation::simulated_medical_credentials(&simulated).unwrap();
+    for entry in &mut config.medical {
+        entry.credentials = Some(medical.clone());
+    }
     let certificate = rcgen::generate_simple_self_signed(vec!["merchant".to_owned()]).unwrap();
     let identity = ClientIdentity::from_pem(
         certificate.cert.pem().as_bytes(),
@@ -150,8 +121,12 @@ async fn child_main() {
         ("mini_program", Some("oMiniPayer0000000000000001")),
     ];
     loop {
-        let (entry, openid) = entries[(rng.next_u32() % 4) as usize];
         let amount_fen = 100 + u64::from(rng.next_u32() % 10_000);
+        if rng.next_u32() % 5 == 0 {
+            drive_medical_order(&engine, &http, &sim, amount_fen * 10).await;
+            continue;
+        }
+        let (entry, openid) = entries[(rng.next_u32() % 4) as usize];
         let Ok(order) = engine
             .create_order(NewOrder {
                 order_no: None,
@@ -200,6 +175,78 @@ async fn child_main() {
     }
 }
 
+/// A 医保 order: the payer authorises, the engine pre-settles and orders, the payer pays in the
+/// 医保 mini program, and the whole payment is refunded (cash through WeChat, insurance through
+/// NHSA).
+async fn drive_medical_order(engine: &Engine, http: &reqwest::Client, sim: &str, amount_fen: u64) {
+    use cashier_adapters::medical::payinsurance::unified_order::MedicalOrderType;
+    let openid = "oMiniPayer0000000000000001";
+    let Ok(order) = engine
+        .create_order(NewOrder {
+            order_no: None,
+            product_type: ProductType(2),
+            amount: AmountFen::from_fen(amount_fen),
+            description: Description::new("崩溃测试-医保").unwrap(),
+            payer_unionid: None,
+        })
+        .await
+    else {
+        return;
+    };
+    let order_no = order.record.order_no;
+    let authorised: Option<serde_json::Value> = match http
+        .post(format!("{sim}/__sim/medical/authorize"))
+        .body(serde_json::json!({ "openid": openid }).to_string())
+        .send()
+        .await
+    {
+        Ok(response) => response
+            .bytes()
+            .await
+            .ok()
+            .and_then(|body| serde_json::from_slice(&body).ok()),
+        Err(_) => None,
+    };
+    let Some(auth_code) = authorised.and_then(|body| body["auth_code"].as_str().map(str::to_owned))
+    else {
+        return;
+    };
+    let request = cashier_engine::MedicalPaymentRequest {
+        entry: "medical_mini_program".into(),
+        auth_code,
+        openid: OpenId::new(openid).unwrap(),
+        order_type: MedicalOrderType::Registration,
+        client_ip: "127.0.0.1".parse().unwrap(),
+        fee_lines: Vec::new(),
+        med_type: None,
+    };
+    let Ok(start) = engine.start_medical_payment(&order_no, request).await else {
+        return;
+    };
+    let med_trans_id = start
+        .pay_url
+        .as_str()
+        .rsplit('=')
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let pay = serde_json::json!({ "med_trans_id": med_trans_id, "outcome": "success" });
+    let _ = http
+        .post(format!("{sim}/__sim/medical/pay"))
+        .body(pay.to_string())
+        .send()
+        .await;
+    let paid = engine.query_wechat(&order_no, Duration::from_secs(2)).await;
+    if paid.is_ok_and(|record| record.state.is_paid()) {
+        let request = RefundRequest {
+            key: RequestKey::new(format!("crash-{order_no}")).unwrap(),
+            amount: AmountFen::from_fen(amount_fen),
+            reason: RefundReason::new("崩溃测试退费").unwrap(),
+        };
+        let _ = engine.refund(&order_no, request).await;
+    }
+}
+
 #[test]
 fn crash_recovery_child() {
     if std::env::var_os(CHILD).is_none() {
@@ -216,7 +263,7 @@ fn crash_recovery_child() {
 /// Counts the requests a kill left without an answer: attempts sent or about to be sent with
 /// no outcome recorded, refunds likewise. Each must be resolved by recovery.
 fn count_in_flight(data_dir: &str) -> usize {
-    use cashier_engine::model::{AttemptState, RefundState};
+    use cashier_engine::model::{AttemptState, MedicalState, RefundState};
     let Ok(store) = SledStore::open(std::path::Path::new(data_dir)) else {
         return 0;
     };
@@ -245,7 +292,23 @@ fn count_in_flight(data_dir: &str) -> usize {
                     )
                 })
                 .count();
-            attempts + refunds
+            let medical = record
+                .medical
+                .iter()
+                .filter(|attempt| {
+                    matches!(
+                        attempt.state,
+                        MedicalState::PreSettling { .. }
+                            | MedicalState::Ordering { .. }
+                            | MedicalState::Closing { .. }
+                    )
+                })
+                .count();
+            let medical_refunds = record
+                .medical_refunds()
+                .filter(|(_, refund)| !refund.is_final())
+                .count();
+            attempts + refunds + medical + medical_refunds
         })
         .sum();
     drop(store);
@@ -342,12 +405,20 @@ async fn engine_killed_at_random_moments_recovers_without_losing_or_doubling_mon
         "the children must have driven orders ({} found)",
         records.len()
     );
+    assert!(
+        records.iter().any(|record| !record.medical.is_empty()),
+        "the children must have driven 医保 orders too"
+    );
     let paid = records
         .iter()
         .filter(|record| record.paid_fen() > 0)
         .count();
+    let medical_paid = records
+        .iter()
+        .filter(|record| record.paid_medical().next().is_some())
+        .count();
     eprintln!(
-        "crash test: {} orders, {} paid, {} refunds, {} deliveries",
+        "crash test: {} orders, {} paid ({medical_paid} through 医保), {} refunds, {} deliveries",
         records.len(),
         paid,
         simulator.ledger().refunds.len(),

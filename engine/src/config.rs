@@ -14,6 +14,7 @@ use cashier_adapters::{ApiKey, AppId, MchId, SignType};
 use serde::Deserialize;
 
 use crate::keys::{KeyError, KeyProvider, MerchantKeys};
+use crate::medical_config::{MedicalEntryConfig, MedicalEntryFile};
 use crate::model::{ChannelContext, Description, EntryName, H5Site, NotifyUrl, TradeKind};
 use crate::order_number::Channel;
 
@@ -139,6 +140,8 @@ pub struct EngineConfig {
     pub entries: Vec<EntryConfig>,
     /// Where the API keys come from.
     pub keys: Arc<dyn KeyProvider>,
+    /// 医保 entries.
+    pub medical: Vec<MedicalEntryConfig>,
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -148,6 +151,7 @@ impl std::fmt::Debug for EngineConfig {
             .field("node_id", &self.node_id)
             .field("order_expiry_s", &self.order_expiry_s)
             .field("entries", &self.entries)
+            .field("medical", &self.medical)
             .field("keys", &"<provider>")
             .finish()
     }
@@ -193,7 +197,7 @@ pub enum SecretSource {
 }
 
 impl SecretSource {
-    fn read(&self) -> Result<String, String> {
+    pub(crate) fn read(&self) -> Result<String, String> {
         match self {
             SecretSource::Env(name) => {
                 std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
@@ -285,6 +289,8 @@ struct ConfigFile {
     #[serde(default = "default_expiry")]
     order_expiry_s: u32,
     entries: Vec<EntryFile>,
+    #[serde(default)]
+    medical: Vec<MedicalEntryFile>,
 }
 
 fn default_expiry() -> u32 {
@@ -440,11 +446,17 @@ impl EngineConfig {
             .into_iter()
             .map(entry_config)
             .collect::<Result<Vec<_>, _>>()?;
+        let medical = file
+            .medical
+            .into_iter()
+            .map(MedicalEntryFile::resolve)
+            .collect::<Result<Vec<_>, _>>()?;
         let config = EngineConfig {
             node_id: file.node_id,
             order_expiry_s: file.order_expiry_s,
             entries,
             keys,
+            medical,
         };
         config.validate()?;
         for entry in &config.entries {
@@ -495,7 +507,42 @@ impl EngineConfig {
             }
             validate_entry(entry)?;
         }
+        for medical in &self.medical {
+            self.validate_medical(medical)?;
+        }
         Ok(())
+    }
+
+    fn validate_medical(&self, medical: &MedicalEntryConfig) -> Result<(), ConfigError> {
+        let name = medical.name.as_str();
+        let clash = self.entry(name).is_some()
+            || self
+                .medical
+                .iter()
+                .filter(|other| other.name == medical.name)
+                .count()
+                > 1;
+        if clash {
+            return Err(field_error(name, "name", "appears twice"));
+        }
+        let merchant = self
+            .entry(medical.merchant_entry.as_str())
+            .ok_or_else(|| field_error(name, "merchant_entry", "names no entry"))?;
+        if merchant.sandbox || merchant.sub_mch_id.is_some() {
+            return Err(field_error(
+                name,
+                "merchant_entry",
+                "must be a direct (not sandbox, not service-provider) merchant",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The 医保 entry named `name`.
+    pub fn medical_entry(&self, name: &str) -> Option<&MedicalEntryConfig> {
+        self.medical
+            .iter()
+            .find(|entry| entry.name.as_str() == name)
     }
 
     /// The entry named `name`.

@@ -70,6 +70,13 @@ pub enum EngineError {
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// The payer's 医保 authorisation (authCode) was refused, had expired or was used; nothing
+    /// changed: the payer authorises again.
+    #[error("医保 authorisation failed: {reason}")]
+    MedicalAuthorisation {
+        /// What userQuery said.
+        reason: String,
+    },
     /// WeChat's bill of the day cannot be had yet (it exists from 09:00 the next day) or failed.
     #[error("the bill of {day} is not available: {reason}")]
     BillNotReady {

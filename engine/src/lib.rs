@@ -9,7 +9,8 @@
 //!   versioned stored format with migrations.
 //! - [`feed`]: the host's durable event feed, derived from transitions.
 //! - [`reconcile`]: comparing WeChat's daily bill with the engine (`Engine::reconcile` runs it).
-//! - [`config`], [`keys`]: per-entry-point configuration; keys from a provider, with rotation.
+//! - [`config`], [`keys`], [`medical_config`]: per-entry-point configuration (医保 entries
+//!   too); keys from a provider, with rotation.
 //! - [`engine`]: the embedding API ([`Engine`]); `actor.rs` and `shell/` are its shell.
 //! - [`runtime`], [`clock`], [`metrics`], [`error`]: what it runs on; time; counters; errors.
 
@@ -22,6 +23,7 @@ pub mod error;
 pub mod feed;
 pub mod keys;
 pub mod machine;
+pub mod medical_config;
 pub mod metrics;
 pub mod model;
 pub mod order_number;
@@ -33,8 +35,8 @@ pub mod store;
 pub use crate::actor::Progress;
 pub use crate::client_payment::{ClientPayment, PaymentStart};
 pub use crate::engine::{
-    Engine, NewOrder, NotificationResponse, PaymentRequest, Receipt, ReconciliationReport,
-    RefundRequest,
+    Engine, MedicalPaymentRequest, MedicalPaymentStart, NewOrder, NotificationResponse,
+    PaymentRequest, Receipt, ReconciliationReport, RefundRequest,
 };
 pub use crate::error::EngineError;
 pub use crate::runtime::EngineRuntime;

@@ -70,6 +70,14 @@ counters! {
     alerts,
     /// Commands processed by order actors.
     commands,
+    /// 医保 calls sent (NHSA, payinsurance; retries included).
+    medical_calls,
+    /// 医保 notifications that changed an order.
+    medical_notifications_applied,
+    /// 医保 notifications already known.
+    medical_notifications_duplicate,
+    /// 医保 notifications refused.
+    medical_notifications_rejected,
 }
 
 /// Adds one.

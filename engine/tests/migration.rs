@@ -142,14 +142,13 @@ fn a_format_1_store_opens_and_every_record_migrates() {
     assert_eq!(reopened.all_orders().unwrap().len(), 40);
 }
 
-/// The current format's own fixture (`cashier demo --orders 30 --seed 3 --faults default`,
-/// written by format 2): a later format must keep opening it, as this one opens format 1.
-#[test]
-fn a_format_2_store_opens_as_written() {
+/// Opens a fixture store and checks what every format must keep: each record keeps its
+/// invariants and its audit trail, the state index agrees with the records, the feed is there.
+fn open_fixture(name: &str) -> (tempfile::TempDir, SledStore, Vec<OrderRecord>) {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&fixtures().join("store-v2"), dir.path());
+    copy_dir(&fixtures().join(name), dir.path());
     let store = SledStore::open(dir.path()).unwrap();
-    assert_eq!(store.format().unwrap(), 2);
+    assert_eq!(store.format().unwrap(), CURRENT_FORMAT);
     let records = store.all_orders().unwrap();
     assert!(records.len() >= 30, "{}", records.len());
     for record in &records {
@@ -170,6 +169,36 @@ fn a_format_2_store_opens_as_written() {
         !store.feed(0, 1000).unwrap().is_empty(),
         "the host feed was written"
     );
+    (dir, store, records)
+}
+
+/// Format 2's fixture (`cashier demo --orders 30 --seed 3 --faults default`, written by
+/// format 2, before 医保 attempts): it migrates to the current format with none.
+#[test]
+fn a_format_2_store_migrates_without_medical_attempts() {
+    let (_dir, _store, records) = open_fixture("store-v2");
+    assert!(records.iter().all(|record| record.medical.is_empty()));
+}
+
+/// The current format's own fixture (`cashier demo --orders 30 --seed 3 --faults default
+/// --data-dir fixtures/engine/store-v3`, written by format 3, 医保 orders among them): a later
+/// format must keep opening it.
+#[test]
+fn a_format_3_store_opens_as_written_with_its_medical_orders() {
+    let (_dir, store, records) = open_fixture("store-v3");
+    let medical: Vec<&OrderRecord> = records
+        .iter()
+        .filter(|record| !record.medical.is_empty())
+        .collect();
+    assert!(!medical.is_empty(), "the fixture has 医保 orders");
+    for record in medical {
+        let number = record.medical[0].out_trade_no.as_str();
+        assert_eq!(
+            store.find(IndexKind::OutTradeNo, number).unwrap(),
+            Some(record.order_no.clone()),
+            "a 医保 attempt is found by its hosp_out_trade_no"
+        );
+    }
 }
 
 #[test]

@@ -235,6 +235,7 @@ fn summary(record: &OrderRecord, effects: &[Effect], changed: bool, outcome: &Ou
             Effect::QueryRefund { out_refund_no } => {
                 format!("QueryRefund({})", short(out_refund_no))
             }
+            medical => format!("{medical:?}"),
         })
         .collect();
     let deadline = record

@@ -355,12 +355,22 @@ impl Simulator {
 
     /// The NHSA and payinsurance orders, as JSON.
     pub fn medical_view(&self) -> serde_json::Value {
-        let state = self.lock();
+        let ledger = self.medical_ledger();
         serde_json::json!({
-            "nhsa_orders": state.medical.nhsa_orders,
-            "orders": state.medical.orders,
-            "balances": state.medical.balances,
+            "nhsa_orders": ledger.nhsa_orders,
+            "orders": ledger.orders,
+            "balances": ledger.balances,
         })
+    }
+
+    /// A copy of the 医保 side's books (NHSA orders, payinsurance orders, account balances).
+    pub fn medical_ledger(&self) -> crate::medical::MedicalLedger {
+        let state = self.lock();
+        crate::medical::MedicalLedger {
+            nhsa_orders: state.medical.nhsa_orders.clone(),
+            orders: state.medical.orders.clone(),
+            balances: state.medical.balances.clone(),
+        }
     }
 
     /// Handles one request to a WeChat endpoint.

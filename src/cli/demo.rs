@@ -1,7 +1,8 @@
 //! `cashier demo`: the main job. The engine runs on a temporary sled directory (or
 //! `--data-dir`) with the in-process simulator as WeChat and drives a realistic, seeded mix of
 //! orders across every entry point (official account, mini program through the web-view
-//! bridge, APP, Native, H5; direct and service-provider mode; MD5 and HMAC) through payment,
+//! bridge, APP, Native, H5; direct and service-provider mode; MD5 and HMAC; 医保 pay 1.0 with
+//! pay_type 2 and 3, `demo_medical.rs`) through payment,
 //! cancellation, expiry, merchant closes, partial and full refunds, with the simulator's faults
 //! on. It shows a progress bar, then a summary: orders by final state, notifications,
 //! rescues, refunds, invariant checks, throughput and latency percentiles.
@@ -76,13 +77,20 @@ pub struct DemoArguments {
 
 /// What the payer does with an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Scenario {
+pub enum Scenario {
+    /// Pays and keeps it.
     PayAndKeep,
+    /// Pays; part is refunded.
     PayThenPartialRefund,
+    /// Pays; all is refunded.
     PayThenFullRefund,
+    /// Pays, and the client reports ok (a hint that makes the engine query).
     ClientOkThenPay,
+    /// Cancels (or fails), then the order expires.
     CancelThenExpire,
+    /// Never pays.
     NeverPay,
+    /// The merchant closes the order.
     MerchantCloses,
 }
 
@@ -111,6 +119,10 @@ struct Planned {
     order_no: OrderNumber,
     scenario: Scenario,
     amount_fen: u64,
+    /// True for 医保 orders.
+    medical: bool,
+    /// For 医保 orders, the cash part of NHSA's split (partial refunds return cash only).
+    medical_cash_fen: Option<u64>,
 }
 
 /// The demo's results.
@@ -148,6 +160,8 @@ pub struct DemoReport {
     pub restarts: usize,
     /// The reconciliation of the run's day: payments, refunds, resolved, unresolved.
     pub reconciliation: (usize, usize, usize, usize),
+    /// 医保 orders by final state, and paid ones by pay_type.
+    pub medical: Vec<(String, usize)>,
 }
 
 /// "p50 µs / p99 µs" of latency samples, sorting them once for both.
@@ -209,6 +223,20 @@ async fn drive_payment(
         .await?;
     let order_no = created.record.order_no;
     let begin = Instant::now();
+    if crate::cli::demo_medical::is_medical(index) {
+        let medical_cash_fen =
+            crate::cli::demo_medical::drive(world, index, &order_no, scenario).await;
+        if let Ok(mut latencies) = started.lock() {
+            latencies.push(u64::try_from(begin.elapsed().as_micros()).unwrap_or(u64::MAX));
+        }
+        return Ok(Planned {
+            order_no,
+            scenario,
+            amount_fen,
+            medical: true,
+            medical_cash_fen,
+        });
+    }
     let openid = openid.and_then(|openid| OpenId::new(openid).ok());
     let request = PaymentRequest {
         entry: entry.into(),
@@ -232,6 +260,8 @@ async fn drive_payment(
         order_no,
         scenario,
         amount_fen,
+        medical: false,
+        medical_cash_fen: None,
     })
 }
 
@@ -263,9 +293,14 @@ async fn pay_as_the_payer(world: &SimulatedWorld, out_trade_no: &OutTradeNo, sce
 /// The refund a scenario asks for, under a key derived from the order (as a host would use its
 /// own refund number), so a retry is recognisable.
 fn refund_request(order: &Planned) -> Option<RefundRequest> {
-    let (amount_fen, reason) = match order.scenario {
-        Scenario::PayThenPartialRefund => (order.amount_fen / 3, "部分退款"),
-        Scenario::PayThenFullRefund => (order.amount_fen, "全额退款"),
+    let (amount_fen, reason) = match (order.scenario, order.medical_cash_fen) {
+        // 医保: a partial refund returns cash only; with no cash, the whole payment goes back.
+        (Scenario::PayThenPartialRefund, Some(cash_fen)) if cash_fen > 0 => {
+            ((cash_fen / 2).max(1), "部分退费")
+        }
+        (Scenario::PayThenPartialRefund, Some(_)) => (order.amount_fen, "全额退费"),
+        (Scenario::PayThenPartialRefund, None) => (order.amount_fen / 3, "部分退款"),
+        (Scenario::PayThenFullRefund, _) => (order.amount_fen, "全额退款"),
         _ => return None,
     };
     Some(RefundRequest {
@@ -546,11 +581,22 @@ pub async fn run(arguments: &DemoArguments) -> Result<DemoReport, String> {
     let mut totals = Totals::default();
 
     let drive_began = Instant::now();
-    let (planned, unaccounted) =
+    let (mut planned, unaccounted) =
         drive_payments(&world, arguments, &draws, &start_latencies).await?;
     // Notifications, lost-notification queries, retries.
     world
         .advance(60, 5)
+        .await
+        .map_err(|error| error.to_string())?;
+    // 医保 payers whose order was not ready at once come back and pay (the page polls).
+    for order in planned.iter_mut().filter(|order| order.medical) {
+        if order.medical_cash_fen.is_none() {
+            order.medical_cash_fen =
+                crate::cli::demo_medical::pay_late(&world, &order.order_no, order.scenario).await;
+        }
+    }
+    world
+        .advance(30, 5)
         .await
         .map_err(|error| error.to_string())?;
     world = restart(world, arguments.seed, arbiters, &mut totals).await?;
@@ -623,6 +669,7 @@ fn report_of(
         ..DemoReport::default()
     };
     tally(&mut report, &records);
+    report.medical = crate::cli::demo_medical::tally(&records);
     report.checks = crate::simulation::ledger_checks(&records, &world.simulator);
     report.checks.push((
         "repeated refund requests applied once".into(),
@@ -803,6 +850,10 @@ pub fn render(report: &DemoReport, arguments: &DemoArguments) -> String {
     for (state, count) in &report.states {
         line(&mut out, state, count.to_string());
     }
+    out.push_str("\n医保 orders (pay 1.0: NHSA pre-settlement, payinsurance, the jump)\n");
+    for (state, count) in &report.medical {
+        line(&mut out, state, count.to_string());
+    }
     let metrics = &report.metrics;
     out.push_str("\nNotifications\n");
     line(
@@ -832,6 +883,16 @@ pub fn render(report: &DemoReport, arguments: &DemoArguments) -> String {
     );
     line(
         &mut out,
+        "医保: applied / deduplicated / rejected",
+        format!(
+            "{} / {} / {}",
+            metrics.medical_notifications_applied,
+            metrics.medical_notifications_duplicate,
+            metrics.medical_notifications_rejected
+        ),
+    );
+    line(
+        &mut out,
         "payments found by query before any notification",
         metrics.queries_rescued_payment.to_string(),
     );
@@ -850,6 +911,11 @@ pub fn render(report: &DemoReport, arguments: &DemoArguments) -> String {
         &mut out,
         "refunds sent / refund queries",
         format!("{} / {}", metrics.refunds_sent, metrics.refund_queries),
+    );
+    line(
+        &mut out,
+        "医保 calls (userQuery excluded; NHSA, payinsurance)",
+        metrics.medical_calls.to_string(),
     );
     out.push_str("\nRefunds\n");
     for (state, count) in &report.refunds {

@@ -2,6 +2,7 @@
 //! in, output text and exit status out) so that it is tested without spawning processes.
 
 pub mod demo;
+pub mod demo_medical;
 pub mod load;
 pub mod reconcile;
 pub mod sign;

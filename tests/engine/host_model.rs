@@ -203,11 +203,15 @@ async fn during_a_key_rotation_messages_verify_with_either_key_and_requests_use_
         SimOptions::deterministic(303),
     ));
     let keys = cashier::simulation::simulated_keys(simulator.config()).unwrap();
-    let config = EngineConfig::from_json_with_keys(
+    let mut config = EngineConfig::from_json_with_keys(
         include_str!("../../fixtures/engine/simulated-world.json"),
         Arc::new(keys.clone()),
     )
     .unwrap();
+    let medical = cashier::simulation::simulated_medical_credentials(simulator.config()).unwrap();
+    for entry in &mut config.medical {
+        entry.credentials = Some(medical.clone());
+    }
     let bodies = Arc::new(Mutex::new(Vec::new()));
     let (recorded, transport_simulator) = (bodies.clone(), simulator.clone());
     let transports_built = Arc::new(std::sync::atomic::AtomicUsize::new(0));

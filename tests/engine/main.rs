@@ -6,6 +6,7 @@
 
 mod end_to_end;
 mod host_model;
+mod medical;
 mod money_path;
 mod reconciliation;
 mod support;

@@ -5,15 +5,18 @@
 //!
 //! - `payments.rs`: starting payments, client hints, closes, queries, refunds.
 //! - `notifications.rs`: WeChat's payment and refund notifications.
+//! - `medical.rs`: 医保 payments (authorisation, the attempt, the jump) and their notifications.
 //! - `operations.rs`: deadlines, waiting for effects, reports, the host feed, credentials,
 //!   shutdown.
 //! - `reconciliation.rs`: the daily reconciliation with WeChat's bills.
 
+mod medical;
 mod notifications;
 mod operations;
 mod payments;
 mod reconciliation;
 
+pub use medical::{MedicalPaymentRequest, MedicalPaymentStart};
 pub use reconciliation::ReconciliationReport;
 
 use std::collections::HashMap;
@@ -213,6 +216,16 @@ impl Engine {
                 field: "config",
                 reason: error.to_string(),
             })?;
+        if let Some(entry) = config
+            .medical
+            .iter()
+            .find(|entry| entry.credentials.is_none())
+        {
+            return Err(EngineError::InvalidInput {
+                field: "config",
+                reason: format!("医保 entry {} has no credentials", entry.name),
+            });
+        }
         let keyring = Keyring::load(config.keys.clone(), config.merchants())?;
         let clients = build_clients(&config, &runtime)?;
         let numbers = number_generator(&config, &store, &runtime)?;

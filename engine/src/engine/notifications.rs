@@ -88,7 +88,11 @@ impl Engine {
         Err(last)
     }
 
-    async fn deliver(&self, order_no: &OrderNumber, command: Command) -> NotificationResponse {
+    pub(crate) async fn deliver(
+        &self,
+        order_no: &OrderNumber,
+        command: Command,
+    ) -> NotificationResponse {
         match self.send(order_no, command).await {
             Ok(reply) => match reply.verdict {
                 Some(NotificationVerdict::Rejected(reason)) => {

@@ -18,7 +18,7 @@ use crate::store::IndexKind;
 
 /// Waits until `done` holds for the order's published progress, or no effect is in flight, or
 /// `wait` passes; returns the last record seen.
-async fn wait_for(
+pub(crate) async fn wait_for(
     reply: CommandReply,
     wait: Duration,
     done: impl Fn(&OrderRecord) -> bool,
@@ -219,11 +219,21 @@ impl Engine {
         let record = self.send(order_no, Command::Get).await?.record;
         // The refund number carries the channel of the payment it returns money of: the
         // earlier refund's under this key (a repeat), else the payment the order keeps.
-        let refunded = match record.refund_by_key(&request.key) {
-            Some(earlier) => Some(earlier.out_trade_no.clone()),
-            None => record
+        let medical_earlier = record.medical_refunds().find(|(_, refund)| {
+            matches!(&refund.cause, RefundCause::Requested { key, .. } if key == &request.key)
+        });
+        let refunded = match (record.refund_by_key(&request.key), medical_earlier) {
+            (Some(earlier), _) => Some(earlier.out_trade_no.clone()),
+            (None, Some((attempt, _))) => Some(attempt.out_trade_no.clone()),
+            (None, None) => record
                 .primary_payment()
-                .map(|attempt| attempt.out_trade_no.clone()),
+                .map(|attempt| attempt.out_trade_no.clone())
+                .or_else(|| {
+                    record
+                        .paid_medical()
+                        .next()
+                        .map(|attempt| attempt.out_trade_no.clone())
+                }),
         };
         let refunded = refunded.ok_or(crate::machine::Rejection::NotPaid)?;
         let channel = OrderNumber::parse(refunded.to_string())

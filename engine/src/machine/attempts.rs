@@ -236,7 +236,8 @@ pub(crate) fn mark_paid(
     let paid_elsewhere = step
         .record
         .paid_attempts()
-        .any(|other| &other.out_trade_no != out_trade_no);
+        .any(|other| &other.out_trade_no != out_trade_no)
+        || step.record.paid_medical().next().is_some();
     let cause = if paid_elsewhere {
         Some((RefundCause::DuplicatePayment, AlertKind::DuplicatePayment))
     } else if step.record.state == OrderState::Closed {
@@ -252,15 +253,8 @@ pub(crate) fn mark_paid(
         let out_refund_no = automatic_refund_number(out_trade_no)?;
         return step.add_refund(out_refund_no, out_trade_no.clone(), amount, cause);
     }
-    // The order is paid: every other live attempt is closed at WeChat.
-    let others: Vec<OutTradeNo> = step
-        .record
-        .attempts
-        .iter()
-        .filter(|other| &other.out_trade_no != out_trade_no && other.state.is_live())
-        .map(|other| other.out_trade_no.clone())
-        .collect();
-    others.iter().try_for_each(|other| step.close(other))
+    // The order is paid: every other live attempt, of either method, is closed.
+    crate::machine::medical::close_other_attempts(step, out_trade_no)
 }
 
 /// The numbers of every attempt that can still become a payment.
@@ -284,7 +278,8 @@ pub(crate) fn on_close_requested(step: &mut Step) -> Result<(), Rejection> {
     step.changed = true;
     let live = live_attempts(&step.record);
     live.iter()
-        .try_for_each(|out_trade_no| step.close(out_trade_no))
+        .try_for_each(|out_trade_no| step.close(out_trade_no))?;
+    crate::machine::medical::on_close_requested(step)
 }
 
 pub(crate) fn on_close_result(
@@ -336,5 +331,6 @@ pub(crate) fn on_query_requested(step: &mut Step) -> Result<(), Rejection> {
         .collect();
     refunds
         .iter()
-        .try_for_each(|out_refund_no| step.query_refund(out_refund_no))
+        .try_for_each(|out_refund_no| step.query_refund(out_refund_no))?;
+    crate::machine::medical::on_query_requested(step)
 }

@@ -63,6 +63,7 @@ pub fn create(
         alerts: Vec::new(),
         deadline_ms: None,
         revision: 1,
+        medical: Vec::new(),
     };
     record.deadline_ms = next_deadline(&record);
     Ok(Transition {

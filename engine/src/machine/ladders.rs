@@ -53,11 +53,21 @@ pub fn next_deadline(record: &OrderRecord) -> Option<i64> {
         .iter()
         .filter(|refund| !refund.state.is_final())
         .filter_map(|refund| refund.next_action_ms);
-    let unpaid = matches!(record.state, OrderState::Created | OrderState::Paying);
-    let nothing_live = !record
-        .attempts
+    let medical = record
+        .medical
         .iter()
-        .any(|attempt| attempt.state.is_live());
-    let expiry = (unpaid && nothing_live).then_some(record.expires_ms);
-    attempts.chain(refunds).chain(expiry).min()
+        .filter(|attempt| attempt.state.is_live())
+        .filter_map(|attempt| attempt.next_action_ms);
+    let medical_refunds = record
+        .medical_refunds()
+        .filter(|(_, refund)| !refund.is_final())
+        .filter_map(|(_, refund)| refund.next_action_ms);
+    let unpaid = matches!(record.state, OrderState::Created | OrderState::Paying);
+    let expiry = (unpaid && !record.has_live_attempt()).then_some(record.expires_ms);
+    attempts
+        .chain(refunds)
+        .chain(medical)
+        .chain(medical_refunds)
+        .chain(expiry)
+        .min()
 }

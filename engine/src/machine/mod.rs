@@ -9,6 +9,8 @@
 //! - `attempts.rs`: starting, preparing, paying and closing attempts.
 //! - `queries.rs`: orderquery answers and the deadline run.
 //! - `refunds.rs`: refund requests, answers and statuses.
+//! - `medical.rs`: 医保 attempts (pre-settle, order, pay, close and revoke).
+//! - `medical_refunds.rs`: refunds of a 医保 payment by leg (WeChat cash, NHSA 6203).
 //! - `step.rs`: the primitive moves every handler shares, and settling the order's state.
 //! - `ladders.rs`: timing constants and the next deadline.
 //! - `invariants.rs`: what every record must keep.
@@ -17,6 +19,8 @@ mod attempts;
 mod create;
 mod invariants;
 pub mod ladders;
+mod medical;
+mod medical_refunds;
 mod queries;
 mod refunds;
 mod step;
@@ -26,6 +30,8 @@ use cashier_adapters::{OutRefundNo, OutTradeNo};
 pub use create::{create, OrderSpec};
 pub use invariants::check_invariants;
 pub use ladders::*;
+pub use medical::PRE_SETTLE_SENDS;
+pub use medical_refunds::refund_shape;
 pub use refunds::automatic_refund_number;
 
 use crate::model::*;
@@ -126,6 +132,25 @@ pub enum Rejection {
     /// The idempotency key was used for a refund with other content.
     #[error("request key {0} was used for a refund with another amount or reason")]
     ConflictingRequest(RequestKey),
+    /// A 医保 payment's fee lines do not add up to the order's amount.
+    #[error("the fee lines add up to {lines_fen} fen, the order is {order_fen} fen")]
+    FeeLinesMismatch {
+        /// The lines' sum.
+        lines_fen: u64,
+        /// The order's amount.
+        order_fen: u64,
+    },
+    /// A 医保 refund of this amount is not possible: the insurance parts go back whole.
+    #[error(
+        "a 医保 refund returns at most the {cash_left_fen} fen of cash left, or exactly the \
+         {total_left_fen} fen left in all (the insurance parts go back whole)"
+    )]
+    MedicalRefundShape {
+        /// The cash still refundable (any amount up to it).
+        cash_left_fen: u64,
+        /// Everything still refundable (exactly this).
+        total_left_fen: u64,
+    },
 }
 
 fn dispatch(step: &mut Step, event: &Event) -> Result<(), Rejection> {
@@ -181,6 +206,33 @@ fn dispatch(step: &mut Step, event: &Event) -> Result<(), Rejection> {
             Ok(())
         }
         Event::Created { .. } => Ok(()),
+        Event::MedicalStart { spec } => medical::on_start(step, spec),
+        Event::MedicalPreSettled {
+            out_trade_no,
+            outcome,
+        } => medical::on_pre_settled(step, out_trade_no, outcome),
+        Event::MedicalOrdered {
+            out_trade_no,
+            outcome,
+        } => medical::on_ordered(step, out_trade_no, outcome),
+        Event::MedicalQueried {
+            out_trade_no,
+            outcome,
+            ..
+        } => medical::on_queried(step, out_trade_no, outcome),
+        Event::MedicalClosed {
+            out_trade_no,
+            outcome,
+        } => medical::on_closed(step, out_trade_no, outcome),
+        Event::MedicalRevoked {
+            out_trade_no,
+            outcome,
+        } => medical::on_revoked(step, out_trade_no, outcome),
+        Event::MedicalRefundLegResult {
+            out_refund_no,
+            leg,
+            outcome,
+        } => medical_refunds::on_leg_result(step, out_refund_no, *leg, outcome),
     }
 }
 

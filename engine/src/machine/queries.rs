@@ -121,5 +121,6 @@ pub(crate) fn on_deadline(step: &mut Step) -> Result<(), Rejection> {
         .collect();
     due_refunds
         .iter()
-        .try_for_each(|out_refund_no| step.query_refund(out_refund_no))
+        .try_for_each(|out_refund_no| step.query_refund(out_refund_no))?;
+    crate::machine::medical::on_deadline(step)
 }

@@ -36,6 +36,15 @@ pub(crate) fn on_refund_requested(
         step.outcome = Outcome::RefundAlreadyRequested(existing.out_refund_no.clone());
         return Ok(());
     }
+    if let Some(existing) = step.record.medical_refund_by_key(key) {
+        let same = existing.split.total == amount
+            && matches!(&existing.cause, RefundCause::Requested { reason: known, .. } if known == reason);
+        if !same {
+            return Err(Rejection::ConflictingRequest(key.clone()));
+        }
+        step.outcome = Outcome::RefundAlreadyRequested(existing.out_refund_no.clone());
+        return Ok(());
+    }
     if !step.record.state.is_paid() {
         return Err(Rejection::NotPaid);
     }
@@ -45,11 +54,19 @@ pub(crate) fn on_refund_requested(
     if amount.is_zero() {
         return Err(Rejection::ZeroRefund);
     }
-    let (primary, paid) = step
+    let Some((primary, paid)) = step
         .record
         .primary_payment()
         .map(|attempt| (attempt.out_trade_no.clone(), attempt.request.total))
-        .ok_or(Rejection::NotPaid)?;
+    else {
+        return crate::machine::medical_refunds::on_refund_requested(
+            step,
+            key,
+            out_refund_no,
+            amount,
+            reason,
+        );
+    };
     let committed = step.record.refund_committed_fen(&primary);
     let available_fen = paid.fen().saturating_sub(committed);
     if amount.fen() > available_fen {

@@ -192,15 +192,32 @@ impl Step {
     }
 }
 
+/// The state of a paid order from the host's refunds of the payment it keeps; automatic
+/// refunds return money that was never the order's (a duplicate or late payment) and do not
+/// make it "refunded".
 fn paid_state(record: &OrderRecord) -> OrderState {
-    let succeeded: u64 = record
+    let requested = |cause: &RefundCause| matches!(cause, RefundCause::Requested { .. });
+    let wechat: u64 = record
         .refunds
         .iter()
+        .filter(|refund| requested(&refund.cause))
         .filter(|refund| matches!(refund.state, RefundState::Succeeded { .. }))
         .map(|refund| refund.amount.fen())
         .sum();
-    let pending = record.refunds.iter().any(|refund| !refund.state.is_final());
-    if succeeded >= record.paid_fen() && !pending {
+    let medical: u64 = record
+        .medical_refunds()
+        .filter(|(_, refund)| requested(&refund.cause) && refund.succeeded())
+        .map(|(_, refund)| refund.split.total.fen())
+        .sum();
+    let succeeded = wechat + medical;
+    let pending = record
+        .refunds
+        .iter()
+        .any(|refund| requested(&refund.cause) && !refund.state.is_final())
+        || record
+            .medical_refunds()
+            .any(|(_, refund)| requested(&refund.cause) && !refund.is_final());
+    if succeeded >= record.amount.fen() && !pending {
         OrderState::Refunded
     } else if succeeded > 0 {
         OrderState::PartiallyRefunded
@@ -210,15 +227,16 @@ fn paid_state(record: &OrderRecord) -> OrderState {
 }
 
 fn unpaid_state(record: &OrderRecord, now_ms: i64) -> OrderState {
-    let live = record
-        .attempts
-        .iter()
-        .any(|attempt| attempt.state.is_live());
+    let live = record.has_live_attempt();
     let over = record.close_requested || now_ms >= record.expires_ms;
     let prepared = record
         .attempts
         .iter()
-        .any(|attempt| matches!(attempt.state, AttemptState::Prepared { .. }));
+        .any(|attempt| matches!(attempt.state, AttemptState::Prepared { .. }))
+        || record
+            .medical
+            .iter()
+            .any(|attempt| matches!(attempt.state, MedicalState::Paying { .. }));
     if over && !live {
         OrderState::Closed
     } else if record.state == OrderState::Created && prepared {

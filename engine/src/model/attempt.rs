@@ -142,6 +142,8 @@ pub enum Refusal {
     Invalid(String),
     /// The entry or merchant is no longer configured.
     NotConfigured,
+    /// The 医保 side (NHSA, payinsurance) refused: its code and message (appended: format 3).
+    Medical(String),
 }
 
 impl std::fmt::Display for Refusal {
@@ -150,6 +152,7 @@ impl std::fmt::Display for Refusal {
             Refusal::Wechat(code) => write!(formatter, "WeChat: {}", code.as_str()),
             Refusal::Invalid(detail) => write!(formatter, "invalid: {detail}"),
             Refusal::NotConfigured => formatter.write_str("merchant not configured"),
+            Refusal::Medical(detail) => write!(formatter, "医保: {detail}"),
         }
     }
 }

@@ -9,6 +9,10 @@ use cashier_adapters::{
 use serde::{Deserialize, Serialize};
 
 use crate::model::attempt::{ChannelContext, ClientLinkKind, H5Site, Refusal};
+use crate::model::medical::{
+    MedicalContext, MedicalOrderPlaced, MedicalRequest, PreSettlement, RefundLeg,
+};
+use crate::model::text::MedicalId;
 use crate::model::text::{NotifyUrl, RefundReason, RequestKey};
 
 /// What the payer's client said (never authoritative, §6.1).
@@ -241,6 +245,110 @@ pub enum Event {
         /// What differs.
         detail: String,
     },
+    /// Pay with 医保: the payer authorised (userQuery gave a `payAuthNo`); add a medical
+    /// attempt and pre-settle at NHSA. (Medical variants are appended, stored format 3.)
+    MedicalStart {
+        /// The attempt to add.
+        spec: Box<MedicalSpec>,
+    },
+    /// 6201 answered.
+    MedicalPreSettled {
+        /// `hosp_out_trade_no`.
+        out_trade_no: OutTradeNo,
+        /// How it ended.
+        outcome: Result<PreSettlement, CallFailure>,
+    },
+    /// The payinsurance unifiedorder answered.
+    MedicalOrdered {
+        /// `hosp_out_trade_no`.
+        out_trade_no: OutTradeNo,
+        /// How it ended.
+        outcome: Result<MedicalOrderPlaced, CallFailure>,
+    },
+    /// The payinsurance order query answered (or a verified notification arrived).
+    MedicalQueried {
+        /// `hosp_out_trade_no`.
+        out_trade_no: OutTradeNo,
+        /// How it ended.
+        outcome: MedicalQueryOutcome,
+        /// True when it came from a notification.
+        from_notification: bool,
+    },
+    /// The payinsurance closeorder answered.
+    MedicalClosed {
+        /// `hosp_out_trade_no`.
+        out_trade_no: OutTradeNo,
+        /// How it ended.
+        outcome: CloseOutcome,
+    },
+    /// 6401 (revoke the pre-settlement) answered.
+    MedicalRevoked {
+        /// `hosp_out_trade_no`.
+        out_trade_no: OutTradeNo,
+        /// How it ended.
+        outcome: Result<(), CallFailure>,
+    },
+    /// One leg of a medical refund answered.
+    MedicalRefundLegResult {
+        /// `hosp_out_refund_no`.
+        out_refund_no: OutRefundNo,
+        /// Which leg.
+        leg: RefundLeg,
+        /// How it ended (`med_refund_id` for WeChat's cash leg).
+        outcome: Result<Option<MedicalId>, CallFailure>,
+    },
+}
+
+impl Event {
+    /// The event as the audit trail keeps it: a `payAuthNo` is single-use and short-lived, and
+    /// is kept nowhere beyond the attempt that uses it.
+    pub fn redacted(self) -> Event {
+        match self {
+            Event::MedicalStart { mut spec } => {
+                if let Ok(hidden) = MedicalId::new("***") {
+                    spec.pay_auth_no = hidden;
+                }
+                Event::MedicalStart { spec }
+            }
+            other => other,
+        }
+    }
+}
+
+/// What the shell knows when the host starts a 医保 payment: the payer's `payAuthNo` from
+/// userQuery, and what configuration says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MedicalSpec {
+    /// A fresh `hosp_out_trade_no`.
+    pub out_trade_no: OutTradeNo,
+    /// The entry's context.
+    pub context: MedicalContext,
+    /// What 6201 and the order are sent with.
+    pub request: MedicalRequest,
+    /// `payAuthNo` (single-use; kept only while the attempt needs it).
+    pub pay_auth_no: MedicalId,
+}
+
+/// A payinsurance order query's outcome, read from its three-part state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MedicalQueryOutcome {
+    /// `med_trade_state` SUCCESS (or REFUND): paid, with these amounts.
+    Paid {
+        /// `med_trans_id`.
+        med_trans_id: MedicalId,
+        /// `total_fee`, `cash_fee`, `insurance_fee`.
+        amounts: (AmountFen, AmountFen, AmountFen),
+        /// `time_end` (Unix seconds).
+        paid_at_s: Option<i64>,
+    },
+    /// NOTPAY (the payer has not paid, or backed out).
+    NotPaid,
+    /// CLOSED or PAYERROR: this order will not be paid.
+    Closed,
+    /// ORDERNOTEXIST.
+    NotFound,
+    /// The query failed.
+    Failed(CallFailure),
 }
 
 /// IO the shell must run after the transition is durable.
@@ -270,6 +378,38 @@ pub enum Effect {
     QueryRefund {
         /// `out_refund_no`.
         out_refund_no: OutRefundNo,
+    },
+    /// Send 6201 (pre-settle at NHSA).
+    MedicalPreSettle {
+        /// `hosp_out_trade_no`.
+        out_trade_no: OutTradeNo,
+    },
+    /// Send (or resend, identically) the payinsurance unifiedorder.
+    MedicalPlaceOrder {
+        /// `hosp_out_trade_no`.
+        out_trade_no: OutTradeNo,
+    },
+    /// Query the payinsurance order.
+    MedicalQuery {
+        /// `hosp_out_trade_no`.
+        out_trade_no: OutTradeNo,
+    },
+    /// Close the payinsurance order.
+    MedicalClose {
+        /// `hosp_out_trade_no`.
+        out_trade_no: OutTradeNo,
+    },
+    /// Revoke NHSA's pre-settlement (6401).
+    MedicalRevoke {
+        /// `hosp_out_trade_no`.
+        out_trade_no: OutTradeNo,
+    },
+    /// Send (or resend) one leg of a medical refund.
+    MedicalRefund {
+        /// `hosp_out_refund_no`.
+        out_refund_no: OutRefundNo,
+        /// Which leg.
+        leg: RefundLeg,
     },
 }
 

@@ -5,6 +5,7 @@ use cashier_adapters::{AmountFen, OutRefundNo, OutTradeNo};
 use serde::{Deserialize, Serialize};
 
 use crate::model::attempt::{AttemptState, PaymentAttempt};
+use crate::model::medical::{MedicalAttempt, MedicalRefund, MedicalState};
 use crate::model::refund::{RefundCause, RefundRecord};
 use crate::model::text::{Description, RequestKey, UnionId};
 use crate::order_number::{OrderNumber, ProductType};
@@ -134,6 +135,8 @@ pub struct OrderRecord {
     pub deadline_ms: Option<i64>,
     /// Incremented by every transition.
     pub revision: u64,
+    /// 医保 attempts, oldest first (stored format 3 on).
+    pub medical: Vec<MedicalAttempt>,
 }
 
 impl OrderRecord {
@@ -181,11 +184,52 @@ impl OrderRecord {
         })
     }
 
-    /// Fen paid by all successful attempts.
+    /// Fen paid by all successful attempts (WeChat Pay and 医保).
     pub fn paid_fen(&self) -> u64 {
-        self.paid_attempts()
+        let wechat: u64 = self
+            .paid_attempts()
             .map(|attempt| attempt.request.total.fen())
-            .sum()
+            .sum();
+        let medical: u64 = self
+            .paid_medical()
+            .filter_map(MedicalAttempt::paid_split)
+            .map(|split| split.total.fen())
+            .sum();
+        wechat + medical
+    }
+
+    /// The medical attempt with this `hosp_out_trade_no`.
+    pub fn medical_attempt(&self, out_trade_no: &OutTradeNo) -> Option<&MedicalAttempt> {
+        self.medical
+            .iter()
+            .find(|attempt| &attempt.out_trade_no == out_trade_no)
+    }
+
+    /// The medical refund the host asked for under `key`.
+    pub fn medical_refund_by_key(&self, key: &RequestKey) -> Option<&MedicalRefund> {
+        self.medical_refunds()
+            .map(|(_, refund)| refund)
+            .find(|refund| matches!(&refund.cause, RefundCause::Requested { key: known, .. } if known == key))
+    }
+
+    /// The medical attempts that were paid.
+    pub fn paid_medical(&self) -> impl Iterator<Item = &MedicalAttempt> {
+        self.medical
+            .iter()
+            .filter(|attempt| matches!(attempt.state, MedicalState::Paid { .. }))
+    }
+
+    /// Every medical refund with the attempt it returns.
+    pub fn medical_refunds(&self) -> impl Iterator<Item = (&MedicalAttempt, &MedicalRefund)> {
+        self.medical
+            .iter()
+            .flat_map(|attempt| attempt.refunds.iter().map(move |refund| (attempt, refund)))
+    }
+
+    /// True while any attempt (WeChat Pay or 医保) can still turn into a payment.
+    pub fn has_live_attempt(&self) -> bool {
+        self.attempts.iter().any(|attempt| attempt.state.is_live())
+            || self.medical.iter().any(|attempt| attempt.state.is_live())
     }
 
     /// Fen of one attempt refunded or being refunded.
@@ -204,5 +248,6 @@ impl OrderRecord {
         self.attempts
             .iter()
             .filter_map(|attempt| attempt.request.payer.as_ref().map(|payer| payer.openid()))
+            .chain(self.medical.iter().map(|attempt| &attempt.request.openid))
     }
 }

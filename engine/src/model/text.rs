@@ -76,6 +76,26 @@ fn check_refund_reason(text: &str) -> Result<(), &'static str> {
         .ok_or("at most 80 bytes of 1-3-byte UTF-8 characters, no surrounding spaces")
 }
 
+fn check_medical_id(text: &str) -> Result<(), &'static str> {
+    let ok = (1..=128).contains(&text.len()) && text.bytes().all(is_visible_ascii);
+    ok.then_some(()).ok_or("1 to 128 visible ASCII characters")
+}
+
+fn check_medical_text(text: &str) -> Result<(), &'static str> {
+    let ok = (1..=256).contains(&text.len())
+        && text.trim() == text
+        && !text.chars().any(char::is_control)
+        && !cashier_adapters::xml::has_four_byte_characters(text);
+    ok.then_some(())
+        .ok_or("1 to 256 bytes of 1-3-byte UTF-8 characters, no controls, no surrounding spaces")
+}
+
+fn check_pay_url(text: &str) -> Result<(), &'static str> {
+    let ok = (1..=1024).contains(&text.len()) && text.bytes().all(is_visible_ascii);
+    ok.then_some(())
+        .ok_or("1 to 1024 visible ASCII bytes (a mini program path or a URL)")
+}
+
 macro_rules! text_type {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $check:path) => {
         $(#[$doc])*
@@ -153,4 +173,17 @@ text_type!(
 text_type!(
     /// The refund reason shown to the payer (WeChat `refund_desc`).
     RefundReason, "refund reason", check_refund_reason
+);
+text_type!(
+    /// An identifier of the 医保 side: `payAuthNo`, `payOrdId`, `payToken`, `med_trans_id`,
+    /// `med_refund_id`, the payer's location and city, NHSA codes (visible ASCII, at most 128).
+    MedicalId, "医保 id", check_medical_id
+);
+text_type!(
+    /// Free text sent to the 医保 side (hospital name, fee item names, catalogue codes).
+    MedicalText, "医保 text", check_medical_text
+);
+text_type!(
+    /// Where the 医保 pay mini program (or the H5 pay page) is opened: `pay_url`.
+    PayUrl, "pay_url", check_pay_url
 );

@@ -96,6 +96,14 @@ impl Shell {
                 report: self.query_refund(record, out_refund_no).await,
                 from_notification: false,
             },
+            medical => match self.run_medical_effect(record, medical).await {
+                Some(event) => event,
+                // Every effect is handled above or in `medical.rs`; a deadline run is harmless.
+                None => {
+                    tracing::error!(?medical, "effect without a runner");
+                    Event::DeadlineReached
+                }
+            },
         }
     }
 

@@ -7,9 +7,13 @@
 //! - `merchants.rs`: merchant contexts and clients of a stored channel (keys, sandbox).
 //! - `requests.rs`: the adapters' requests built from typed records.
 //! - `effects.rs`: running one effect against WeChat, into an outcome event.
+//! - `medical.rs`: running one 医保 effect (NHSA, payinsurance).
+//! - `medical_notifications.rs`: verifying a payinsurance notification against its attempt.
 //! - `notifications.rs`: verifying notifications against the attempt or refund they name.
 
 mod effects;
+mod medical;
+mod medical_notifications;
 mod merchants;
 mod notifications;
 mod requests;
@@ -61,6 +65,9 @@ pub(crate) enum Command {
     Outcome(Event),
     PaymentNotification(Box<UnverifiedPaymentNotification>),
     RefundNotification(Box<RefundNotification>),
+    MedicalNotification(
+        Box<cashier_adapters::medical::payinsurance::notify::UnverifiedMedicalNotification>,
+    ),
     Get,
 }
 
@@ -145,6 +152,10 @@ impl Shell {
                 self.refund_notification(require(record)?, *notification)
                     .await
             }
+            Command::MedicalNotification(notification) => {
+                self.medical_notification(require(record)?, *notification)
+                    .await
+            }
         }
     }
 
@@ -207,7 +218,7 @@ impl Shell {
         let logged = LoggedEvent {
             revision: transition.record.revision,
             at_ms: now_ms,
-            event,
+            event: event.redacted(),
         };
         let notices = feed::notices(previous, &transition.record);
         self.store.commit(Commit {

@@ -1,15 +1,15 @@
-//! The stored format: every value is one version byte and a bincode body. Format 2 is the
-//! current model (`crate::model`); format 1 (`v1.rs`, `v1_events.rs`) is read and migrated.
-//! To change the model: freeze the current types into `v2.rs`, bump [`CURRENT_FORMAT`], and add
-//! the migration from 2, so every store ever written still opens (a fixture store per format
-//! is tested).
+//! The stored format: every value is one version byte and a bincode body. Format 3 is the
+//! current model (`crate::model`, with 医保 attempts); format 2 (`v2.rs`) and format 1 (`v1.rs`,
+//! `v1_events.rs`) are read and migrated. To change the model: freeze the current types into
+//! `v3.rs`, bump [`CURRENT_FORMAT`], and add the migration from 3, so every store ever written
+//! still opens (a fixture store per format is tested).
 
 use crate::feed::FeedEntry;
 use crate::model::{LoggedEvent, OrderRecord};
-use crate::store::{v1, v1_events, StoreError};
+use crate::store::{v1, v1_events, v2, StoreError};
 
 /// The format this build writes.
-pub const CURRENT_FORMAT: u8 = 2;
+pub const CURRENT_FORMAT: u8 = 3;
 
 fn config() -> bincode::config::Configuration {
     bincode::config::standard()
@@ -41,6 +41,7 @@ fn split(bytes: &[u8]) -> Result<(u8, &[u8]), StoreError> {
 pub fn decode_record(bytes: &[u8]) -> Result<OrderRecord, StoreError> {
     match split(bytes)? {
         (1, rest) => v1::migrate_record(body(rest)?),
+        (2, rest) => Ok(v2::migrate_record(body(rest)?)),
         (CURRENT_FORMAT, rest) => body(rest),
         (version, _) => Err(StoreError::UnknownFormat(version)),
     }
@@ -50,7 +51,8 @@ pub fn decode_record(bytes: &[u8]) -> Result<OrderRecord, StoreError> {
 pub fn decode_event(bytes: &[u8]) -> Result<LoggedEvent, StoreError> {
     match split(bytes)? {
         (1, rest) => v1_events::migrate_event(body(rest)?),
-        (CURRENT_FORMAT, rest) => body(rest),
+        // Format 3 appended variants only: a format-2 line reads as it is.
+        (2 | CURRENT_FORMAT, rest) => body(rest),
         (version, _) => Err(StoreError::UnknownFormat(version)),
     }
 }
@@ -58,7 +60,7 @@ pub fn decode_event(bytes: &[u8]) -> Result<LoggedEvent, StoreError> {
 /// Reads a feed entry (the feed exists from format 2 on).
 pub fn decode_feed(bytes: &[u8]) -> Result<FeedEntry, StoreError> {
     match split(bytes)? {
-        (CURRENT_FORMAT, rest) => body(rest),
+        (2 | CURRENT_FORMAT, rest) => body(rest),
         (version, _) => Err(StoreError::UnknownFormat(version)),
     }
 }

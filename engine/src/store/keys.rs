@@ -76,6 +76,20 @@ pub(crate) fn index_keys(record: &OrderRecord) -> Vec<Vec<u8>> {
             refund.out_refund_no.as_str(),
         ));
     }
+    // 医保 attempts and refunds share the number indexes (their numbers never collide: one
+    // generator issues both).
+    for attempt in &record.medical {
+        keys.push(lookup_key(
+            IndexKind::OutTradeNo,
+            attempt.out_trade_no.as_str(),
+        ));
+        for refund in &attempt.refunds {
+            keys.push(lookup_key(
+                IndexKind::OutRefundNo,
+                refund.out_refund_no.as_str(),
+            ));
+        }
+    }
     for openid in record.payer_openids() {
         keys.push(with_order(
             filter_prefix(&OrderFilter::OpenId(openid.clone())),

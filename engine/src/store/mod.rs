@@ -15,6 +15,7 @@ mod keys;
 mod sled_store;
 mod v1;
 mod v1_events;
+mod v2;
 
 use std::future::Future;
 use std::pin::Pin;

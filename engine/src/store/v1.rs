@@ -402,6 +402,7 @@ pub(crate) fn migrate_record(old: OrderRecord) -> Result<current::OrderRecord, S
             .collect(),
         deadline_ms: old.deadline_ms,
         revision: old.revision,
+        medical: Vec::new(),
     })
 }
 

@@ -151,6 +151,11 @@ fn fee_upload(state: &mut SimState, config: &MedicalConfig, data: &Value, now_ms
     if let Some(entry) = state.medical.pay_auth_nos.get_mut(pay_auth_no) {
         entry.2 = true;
     }
+    // The account part is held from pre-settlement on, so concurrent orders of one payer never
+    // spend it twice; a revoke releases it.
+    if let Some(balance) = state.medical.balances.get_mut(&unionid) {
+        *balance -= split.account.fen();
+    }
     let pay_ord_id = format!("ORD{}", state.nonce());
     let order = NhsaOrder {
         pay_ord_id: pay_ord_id.clone(),
@@ -198,11 +203,17 @@ fn revoke(state: &mut SimState, data: &Value) -> Outcome {
         return Err((3002, "订单状态不允许撤销".into()));
     }
     order.status = REVOKED;
-    Ok(json!({ "payOrdId": order.pay_ord_id }))
+    let (unionid, account) = (order.unionid.clone(), order.split.account.fen());
+    let answer = json!({ "payOrdId": order.pay_ord_id });
+    if let Some(balance) = state.medical.balances.get_mut(&unionid) {
+        *balance += account;
+    }
+    Ok(answer)
 }
 
-/// Settles a pre-settled order: the payer confirmed in the 医保 mini program. The personal
-/// account is charged and the deductible used; called from the payinsurance side.
+/// Settles a pre-settled order: the payer confirmed in the 医保 mini program. The account
+/// part held since pre-settlement is spent and the deductible used; called from the
+/// payinsurance side.
 pub(crate) fn settle(state: &mut SimState, pay_ord_id: &str) -> Option<Split> {
     let order = state.medical.nhsa_orders.get_mut(pay_ord_id)?;
     if order.status != PRE_SETTLED {
@@ -211,9 +222,6 @@ pub(crate) fn settle(state: &mut SimState, pay_ord_id: &str) -> Option<Split> {
     order.status = SETTLED;
     let (unionid, split, deductible) =
         (order.unionid.clone(), order.split, order.deductible_applied);
-    if let Some(balance) = state.medical.balances.get_mut(&unionid) {
-        *balance = balance.saturating_sub(split.account.fen());
-    }
     *state.medical.deductible_used.entry(unionid).or_insert(0) += deductible;
     Some(split)
 }
@@ -236,7 +244,11 @@ fn refund(state: &mut SimState, data: &Value) -> Outcome {
     let order = order(state, data)?;
     if !matches!(
         order.status,
-        SETTLED | INSURANCE_REFUNDED | CASH_PARTLY_REFUNDED | INSURANCE_AND_CASH_PARTLY_REFUNDED
+        SETTLED
+            | INSURANCE_REFUNDED
+            | CASH_REFUNDED
+            | CASH_PARTLY_REFUNDED
+            | INSURANCE_AND_CASH_PARTLY_REFUNDED
     ) {
         return Err((4001, "订单状态不允许退费".into()));
     }

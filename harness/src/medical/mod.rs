@@ -91,6 +91,17 @@ pub struct NhsaOrder {
     pub refunded: Split,
 }
 
+/// A copy of the 医保 side's books, for checks after a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MedicalLedger {
+    /// payOrdId → NHSA order.
+    pub nhsa_orders: BTreeMap<String, NhsaOrder>,
+    /// med_trans_id → payinsurance order.
+    pub orders: BTreeMap<String, payinsurance::MedicalOrder>,
+    /// unionid → personal-account balance.
+    pub balances: BTreeMap<String, u64>,
+}
+
 /// The 医保 part of the simulator's state.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct MedicalState {
@@ -218,7 +229,7 @@ pub(crate) fn handle(
         Some(Fault::SystemError) if !request.path.starts_with("/payinsurance/") => {
             return Some(json_reply(
                 200,
-                &serde_json::json!({ "code": 9999, "message": "系统繁忙，请稍后再试" }),
+                &serde_json::json!({ "code": cashier_adapters::medical::nhsa::SYSTEM_BUSY, "message": "系统繁忙，请稍后再试" }),
             ))
         }
         _ => route(state, config, medical, request, now_ms, fault.as_ref()),

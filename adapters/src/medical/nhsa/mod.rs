@@ -85,12 +85,20 @@ pub enum NhsaError {
     },
 }
 
+/// The centre's "系统繁忙，请稍后再试": nothing was done, try again (the code the national
+/// platform's gateways answer when overloaded; cashier's choice where §4 lists no codes).
+pub const SYSTEM_BUSY: i64 = 9999;
+
 impl NhsaError {
-    /// What the caller should do: a 5xx is retried; a refused call, a bad signature or a
-    /// malformed reply needs a person or a query; a bad request needs fixing.
+    /// What the caller should do: a 5xx or the centre's "system busy" (code 9999, nothing
+    /// done) is retried; a refused call, a bad signature or a malformed reply needs a person
+    /// or a query; a bad request needs fixing.
     pub fn action(&self) -> CallerAction {
         match self {
             NhsaError::Status(status) if *status >= 500 => CallerAction::RetrySameParameters,
+            NhsaError::Refused { code, .. } if *code == SYSTEM_BUSY => {
+                CallerAction::RetryLater { after_s: 5 }
+            }
             NhsaError::Request { .. } => CallerAction::FixRequest,
             NhsaError::Refused { .. } => CallerAction::GiveUp,
             _ => CallerAction::Query,

@@ -5,9 +5,11 @@
 //!
 //! - `unified_order.rs`: the 挂号/诊间 order (`pay_url`, `pay_appid`, `med_trans_id`).
 //! - `order_query.rs`: three-part states (`med_trade_state`, cash, insurance).
+//! - `close_order.rs`: closing an unpaid order.
 //! - `refund.rs`, `refund_query.rs`: the cash part's refund through WeChat.
 //! - `notify.rs`: the payment notification, parsed then verified against the order.
 
+pub mod close_order;
 pub mod notify;
 pub mod order_query;
 pub mod refund;
