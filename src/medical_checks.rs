@@ -152,8 +152,9 @@ fn refund_mismatches(attempts: &[&MedicalAttempt], ledger: &MedicalLedger) -> Ve
         let engine_insurance: u64 = attempt
             .refunds
             .iter()
-            .filter(|refund| done(Some(&refund.nhsa_leg)))
-            .map(|refund| refund.split.insurance().fen())
+            .flat_map(|refund| refund.nhsa_legs.iter())
+            .filter(|leg| done(Some(&leg.state)))
+            .map(|leg| leg.split.insurance().fen())
             .sum();
         let nhsa_insurance = ledger
             .nhsa_orders

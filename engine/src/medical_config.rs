@@ -259,3 +259,106 @@ impl MedicalEntryFile {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::config::EngineConfig;
+
+    const PRIVATE_KEY: &str = "3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8";
+    const PLATFORM_KEY: &str = "04D5548C7825CBB56150A3506CD57464AF8A1AE0519DFAF3C58221DC810CAF28DD921073768FE3D59CE54E79A49445CF73FED23086537027264D168946D479533E";
+
+    fn config(
+        dir: &std::path::Path,
+        channel: u8,
+        private_key: &str,
+    ) -> Result<EngineConfig, ConfigError> {
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let key = write("api_key", "192006250b4c09247ec02edce69f6a2d");
+        let secrets = [
+            (
+                "nhsa_app_secret",
+                write("nhsa", "nhsa-test-secret-for-cashier-0001"),
+            ),
+            ("hospital_private_key", write("sm2", private_key)),
+            (
+                "partner_secret",
+                write("partner", "partner-secret-0123456789"),
+            ),
+            ("access_token", write("token", "SIM_ACCESS_TOKEN")),
+        ];
+        let secrets: Vec<String> = secrets
+            .iter()
+            .map(|(name, path)| format!(r#""{name}": {{"file": {path:?}}}"#))
+            .collect();
+        EngineConfig::from_json(&format!(
+            r#"{{"node_id": 1, "entries": [{{"name": "mini_program", "kind": "mini_program",
+              "appid": "wx1f1e2d3c4b5a6978", "mch_id": "10000100", "sign_type": "MD5",
+              "api_key": {{"file": {key:?}}}, "mini_program_pay_page": "/pages/pay/pay",
+              "notify_url": "https://pay.example.com/notify"}}],
+             "medical": [{{"name": "medical", "channel": {channel}, "merchant_entry": "mini_program",
+              "notify_url": "https://pay.example.com/medical-notify", "hospital_name": "仁心医院",
+              "org_code": "H53010200001", "channel_no": "AAGbxw8k8fBzXy9pJ5vQoT3A",
+              "nhsa_url": "https://nhsa.example.com", "user_query_url": "https://mip.example.com",
+              "nhsa_app_id": "1G8P7D1Q40A3E3A8C30A0000A3D1F4C5", "platform_public_key": "{PLATFORM_KEY}",
+              "partner_id": "cashier-test-partner", "secrets": {{{}}}}}]}}"#,
+            secrets.join(", ")
+        ))
+    }
+
+    #[test]
+    fn medical_secrets_come_from_their_sources_and_never_show_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), 50, PRIVATE_KEY).unwrap();
+        let entry = config.medical_entry("medical").unwrap();
+        let credentials = entry.credentials.as_ref().unwrap();
+        assert_eq!(credentials.access_token(), "SIM_ACCESS_TOKEN");
+        let shown = format!("{config:?}");
+        for secret in [
+            "nhsa-test-secret",
+            "partner-secret",
+            "SIM_ACCESS_TOKEN",
+            PRIVATE_KEY,
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        credentials.set_access_token("RENEWED".into());
+        assert_eq!(
+            entry.credentials.as_ref().unwrap().access_token(),
+            "RENEWED"
+        );
+    }
+
+    #[test]
+    fn a_bad_medical_entry_is_refused_with_the_field_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let channel = config(dir.path(), 5, PRIVATE_KEY);
+        assert!(
+            matches!(
+                channel,
+                Err(ConfigError::Field {
+                    field: "channel",
+                    ..
+                })
+            ),
+            "{channel:?}"
+        );
+        let key = config(dir.path(), 50, "not hex");
+        assert!(
+            matches!(
+                key,
+                Err(ConfigError::Field {
+                    field: "hospital_private_key",
+                    ..
+                })
+            ),
+            "{key:?}"
+        );
+    }
+}

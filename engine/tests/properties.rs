@@ -356,3 +356,59 @@ fn order_numbers_are_unique_across_threads() {
     }
     assert_eq!(all.len(), 160_000);
 }
+
+fn split_strategy() -> impl Strategy<Value = cashier_adapters::medical::nhsa::Split> {
+    (0u64..50_000, 0u64..50_000, 0u64..50_000).prop_map(|(fund, account, cash)| {
+        let fen = AmountFen::from_fen;
+        cashier_adapters::medical::nhsa::Split::new(
+            fen(fund + account + cash),
+            fen(fund),
+            fen(account),
+            fen(cash),
+        )
+        .unwrap()
+    })
+}
+
+proptest! {
+    /// 医保 refunds (yibao-pay.md §4.3): whatever the host asks, in any order, each accepted
+    /// refund adds up (fund + account + cash = total), no part is ever refunded beyond what it
+    /// paid, the insurance parts go back whole or not at all, and asking for exactly what is
+    /// left always succeeds.
+    #[test]
+    fn medical_refund_shapes_never_exceed_a_part_and_insurance_goes_back_whole(
+        paid in split_strategy(),
+        asks in proptest::collection::vec(1u64..120_000, 1..6),
+    ) {
+        use cashier_engine::machine::refund_shape;
+        let fen = AmountFen::from_fen;
+        let mut left = paid;
+        for ask in asks.into_iter().chain([u64::MAX]) {
+            if left.total.is_zero() {
+                break;
+            }
+            let amount = if ask == u64::MAX { left.total } else { fen(ask) };
+            let Ok((refund, calls)) = refund_shape(&paid, &left, amount) else {
+                prop_assert!(amount != left.total, "everything left is always refundable");
+                continue;
+            };
+            // NHSA's calls return exactly the refund, part by part.
+            let sum = |part: fn(&cashier_adapters::medical::nhsa::Split) -> AmountFen| {
+                calls.iter().map(|(_, split)| part(split).fen()).sum::<u64>()
+            };
+            prop_assert_eq!(sum(|split| split.total), refund.total.fen());
+            prop_assert_eq!(sum(|split| split.cash), refund.cash.fen());
+            prop_assert_eq!(sum(|split| split.fund), refund.fund.fen());
+            prop_assert_eq!(refund.total, amount);
+            prop_assert_eq!(refund.fund.fen() + refund.account.fen() + refund.cash.fen(), refund.total.fen());
+            prop_assert!(refund.fund <= left.fund && refund.account <= left.account && refund.cash <= left.cash);
+            prop_assert!(refund.insurance().is_zero() || refund.insurance() == left.insurance());
+            left = cashier_adapters::medical::nhsa::Split {
+                total: fen(left.total.fen() - refund.total.fen()),
+                fund: fen(left.fund.fen() - refund.fund.fen()),
+                account: fen(left.account.fen() - refund.account.fen()),
+                cash: fen(left.cash.fen() - refund.cash.fen()),
+            };
+        }
+    }
+}

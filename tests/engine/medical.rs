@@ -260,25 +260,26 @@ async fn section_4_3_cash_refunds_partly_the_insurance_goes_back_whole_and_the_a
     world.advance(5).await;
     let record = world.engine.query(&order_no).await.unwrap();
     assert_eq!(record.state, OrderState::PartiallyRefunded);
-    // Everything left now mixes insurance with part of the cash: refused with the two choices.
-    let rest = world
+    // Everything left now mixes the insurance with part of the cash: 6203 CASH and HI.
+    let between = world
         .engine
-        .refund(&order_no, refund_request("r-rest", 59_000, "退号"))
+        .refund(&order_no, refund_request("r-between", 50_000, "退号"))
         .await;
     assert!(
         matches!(
-            rest,
+            between,
             Err(EngineError::Rejected(Rejection::MedicalRefundShape {
                 cash_left_fen: 3_600,
                 total_left_fen: 59_000
             }))
         ),
-        "{rest:?}"
+        "{between:?}"
     );
-    refund(&world, &order_no, 3_600, "退现金").await.unwrap();
+    refund(&world, &order_no, 59_000, "退号").await.unwrap();
     world.advance(5).await;
-    refund(&world, &order_no, 55_400, "退医保").await.unwrap();
-    world.advance(5).await;
+    let rest = world.engine.query(&order_no).await.unwrap();
+    let legs = &rest.medical[0].refunds[1].nhsa_legs;
+    assert_eq!(legs.len(), 2, "{legs:?}");
     let record = world.engine.query(&order_no).await.unwrap();
     assert_eq!(record.state, OrderState::Refunded, "{record:#?}");
     assert!(record.medical[0]

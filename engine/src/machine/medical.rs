@@ -398,7 +398,7 @@ fn mark_medical_paid(
             out_trade_no,
             out_refund_no,
             nhsa.split,
-            RefundKind::All,
+            vec![(RefundKind::All, nhsa.split)],
             cause,
         );
     }

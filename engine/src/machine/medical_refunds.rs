@@ -1,12 +1,13 @@
 //! Refunds of a paid 医保 attempt, by leg: the cash part through WeChat's payinsurance refund
 //! and every part through NHSA 6203 (`refdType` ALL for the whole payment at once, CASH for the
-//! cash part, HI for the insurance parts). Both legs are idempotent by the refund number, so a
-//! lost answer, a crash or WeChat's transient 556 is a resend of the same leg.
+//! cash part, HI for the insurance parts; CASH and HI together for what is left after a partial
+//! cash refund). Every leg is idempotent by its number, so a lost answer, a crash or WeChat's
+//! transient 556 is a resend of the same leg.
 //!
 //! What a host may ask (1.0 allowed partial refunds of the cash part only, yibao-pay.md §4.3):
 //! any amount up to the cash still refundable (cash only), or exactly everything still
-//! refundable. The insurance parts go back whole; a remainder mixing insurance with a partly
-//! refunded cash part is refused with the two amounts that are possible.
+//! refundable. The insurance parts go back whole; an amount in between is refused with the two
+//! amounts that are possible.
 
 use cashier_adapters::medical::nhsa::refund::RefundKind;
 use cashier_adapters::medical::nhsa::Split;
@@ -35,47 +36,60 @@ pub(crate) fn refundable(attempt: &MedicalAttempt) -> Option<Split> {
     })
 }
 
-/// The split and 6203 kind of a host refund of `amount` from what is `left` of `paid` (the
+/// What a refund returns and its NHSA 6203 calls.
+pub type RefundPlan = (Split, Vec<(RefundKind, Split)>);
+
+/// The split and 6203 calls of a host refund of `amount` from what is `left` of `paid` (the
 /// shape rule in this file's header).
 pub fn refund_shape(
     paid: &Split,
     left: &Split,
     amount: AmountFen,
-) -> Result<(Split, RefundKind), Rejection> {
+) -> Result<RefundPlan, Rejection> {
+    let refused = || Rejection::MedicalRefundShape {
+        cash_left_fen: left.cash.fen(),
+        total_left_fen: left.total.fen(),
+    };
     if amount.fen() > left.total.fen() {
         return Err(Rejection::RefundExceedsPaid {
             available_fen: left.total.fen(),
             requested_fen: amount.fen(),
         });
     }
-    let cash_only = Split {
-        total: amount,
+    let cash_only = |cash: AmountFen| Split {
+        total: cash,
         fund: fen(0),
         account: fen(0),
-        cash: amount,
+        cash,
+    };
+    let insurance_only = Split {
+        total: left.insurance(),
+        fund: left.fund,
+        account: left.account,
+        cash: fen(0),
     };
     if amount == left.total {
-        let kind = if left == paid {
-            RefundKind::All
+        let calls = if left == paid {
+            vec![(RefundKind::All, *left)]
         } else if left.insurance().is_zero() {
-            RefundKind::Cash
+            vec![(RefundKind::Cash, cash_only(left.cash))]
         } else if left.cash.is_zero() {
-            RefundKind::Insurance
+            vec![(RefundKind::Insurance, insurance_only)]
         } else {
-            return Err(Rejection::MedicalRefundShape {
-                cash_left_fen: left.cash.fen(),
-                total_left_fen: left.total.fen(),
-            });
+            vec![
+                (RefundKind::Cash, cash_only(left.cash)),
+                (RefundKind::Insurance, insurance_only),
+            ]
         };
-        return Ok((*left, kind));
+        return Ok((*left, calls));
     }
     if amount.fen() <= left.cash.fen() {
-        return Ok((cash_only, RefundKind::Cash));
+        return Ok((
+            cash_only(amount),
+            vec![(RefundKind::Cash, cash_only(amount))],
+        ));
     }
-    Err(Rejection::MedicalRefundShape {
-        cash_left_fen: left.cash.fen(),
-        total_left_fen: left.total.fen(),
-    })
+    Err(refused())
 }
 
 /// The host asked for a refund of an order paid through 医保.
@@ -100,7 +114,7 @@ pub(crate) fn on_refund_requested(
     let (Some(paid), Some(left)) = (attempt.paid_split(), refundable(&attempt)) else {
         return Err(Rejection::NotPaid);
     };
-    let (split, kind) = refund_shape(paid, &left, amount)?;
+    let (split, calls) = refund_shape(paid, &left, amount)?;
     let cause = RefundCause::Requested {
         key: key.clone(),
         reason: reason.clone(),
@@ -110,7 +124,7 @@ pub(crate) fn on_refund_requested(
         &attempt.out_trade_no,
         out_refund_no.clone(),
         split,
-        kind,
+        calls,
         cause,
     )?;
     step.outcome = Outcome::RefundRequested(out_refund_no.clone());
@@ -123,7 +137,7 @@ pub(crate) fn add_medical_refund(
     out_trade_no: &OutTradeNo,
     out_refund_no: OutRefundNo,
     split: Split,
-    nhsa_kind: RefundKind,
+    nhsa_calls: Vec<(RefundKind, Split)>,
     cause: RefundCause,
 ) -> Result<(), Rejection> {
     let known = step.record.refund(&out_refund_no).is_some()
@@ -139,9 +153,15 @@ pub(crate) fn add_medical_refund(
     attempt.refunds.push(MedicalRefund {
         out_refund_no: out_refund_no.clone(),
         cause,
-        nhsa_kind,
         cash_leg: (!split.cash.is_zero()).then_some(LegState::Sending),
-        nhsa_leg: LegState::Sending,
+        nhsa_legs: nhsa_calls
+            .into_iter()
+            .map(|(kind, split)| NhsaRefundLeg {
+                kind,
+                split,
+                state: LegState::Sending,
+            })
+            .collect(),
         split,
         created_ms: now_ms,
         sends: 0,
@@ -170,8 +190,10 @@ fn send_pending_legs(step: &mut Step, out_refund_no: &OutRefundNo) -> Result<(),
     if matches!(refund.cash_leg, Some(LegState::Sending)) {
         legs.push(RefundLeg::WechatCash);
     }
-    if matches!(refund.nhsa_leg, LegState::Sending) {
-        legs.push(RefundLeg::Nhsa);
+    for (index, leg) in refund.nhsa_legs.iter().enumerate() {
+        if matches!(leg.state, LegState::Sending) {
+            legs.push(RefundLeg::Nhsa(u8::try_from(index).unwrap_or(u8::MAX)));
+        }
     }
     refund.sends += 1;
     refund.next_action_ms = (!legs.is_empty()).then_some(now_ms + WATCHDOG_MS);
@@ -195,7 +217,10 @@ pub(crate) fn on_leg_result(
     let refund = refund_mut(step, out_refund_no)?;
     let state = match leg {
         RefundLeg::WechatCash => refund.cash_leg.as_mut(),
-        RefundLeg::Nhsa => Some(&mut refund.nhsa_leg),
+        RefundLeg::Nhsa(index) => refund
+            .nhsa_legs
+            .get_mut(usize::from(index))
+            .map(|leg| &mut leg.state),
     };
     let Some(state) = state.filter(|state| !state.is_final()) else {
         return Ok(());

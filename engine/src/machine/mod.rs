@@ -140,7 +140,8 @@ pub enum Rejection {
         /// The order's amount.
         order_fen: u64,
     },
-    /// A 医保 refund of this amount is not possible: the insurance parts go back whole.
+    /// A 医保 refund of this amount is not possible: the insurance parts go back whole, so a
+    /// refund is of cash only (up to the cash left) or of everything left.
     #[error(
         "a 医保 refund returns at most the {cash_left_fen} fen of cash left, or exactly the \
          {total_left_fen} fen left in all (the insurance parts go back whole)"

@@ -218,8 +218,19 @@ impl LegState {
 pub enum RefundLeg {
     /// The cash part, through WeChat's payinsurance refund.
     WechatCash,
-    /// NHSA 6203 (`refdType` ALL / CASH / HI).
-    Nhsa,
+    /// The NHSA 6203 call at this index of `nhsa_legs`.
+    Nhsa(u8),
+}
+
+/// One NHSA 6203 call of a refund.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NhsaRefundLeg {
+    /// `refdType`: ALL, CASH or HI.
+    pub kind: RefundKind,
+    /// What it returns, by part.
+    pub split: Split,
+    /// Where it stands.
+    pub state: LegState,
 }
 
 /// A refund of a paid medical attempt.
@@ -231,12 +242,11 @@ pub struct MedicalRefund {
     pub cause: RefundCause,
     /// What it returns, by part (fund + account + cash = total).
     pub split: Split,
-    /// 6203's `refdType`.
-    pub nhsa_kind: RefundKind,
     /// WeChat's cash leg (none when the refund has no cash).
     pub cash_leg: Option<LegState>,
-    /// NHSA's leg.
-    pub nhsa_leg: LegState,
+    /// NHSA's 6203 calls: one (ALL, CASH or HI), or CASH and HI when what is left mixes a
+    /// partly refunded cash part with the insurance.
+    pub nhsa_legs: Vec<NhsaRefundLeg>,
     /// When it was requested.
     pub created_ms: i64,
     /// Sends so far (both legs).
@@ -246,28 +256,35 @@ pub struct MedicalRefund {
 }
 
 impl MedicalRefund {
-    /// True once both legs are final.
+    /// Every leg's state.
+    pub fn legs(&self) -> impl Iterator<Item = &LegState> {
+        self.cash_leg
+            .iter()
+            .chain(self.nhsa_legs.iter().map(|leg| &leg.state))
+    }
+
+    /// True once every leg is final.
     pub fn is_final(&self) -> bool {
-        self.nhsa_leg.is_final() && self.cash_leg.as_ref().is_none_or(LegState::is_final)
+        self.legs().all(LegState::is_final)
     }
 
-    /// True once both legs are done.
+    /// True once every leg is done.
     pub fn succeeded(&self) -> bool {
-        let done = |leg: &LegState| matches!(leg, LegState::Done { .. });
-        done(&self.nhsa_leg) && self.cash_leg.as_ref().is_none_or(done)
+        self.legs().all(|leg| matches!(leg, LegState::Done { .. }))
     }
 
-    /// True unless a leg failed before anything moved (then the money stays paid).
+    /// True unless every leg failed (then no money moved and the payment stays refundable).
     pub fn counts_against_paid(&self) -> bool {
-        !matches!(self.nhsa_leg, LegState::Failed { .. })
-            || matches!(self.cash_leg, Some(LegState::Done { .. }))
+        !self
+            .legs()
+            .all(|leg| matches!(leg, LegState::Failed { .. }))
     }
 
     /// The leg's state.
     pub fn leg(&self, leg: RefundLeg) -> Option<&LegState> {
         match leg {
             RefundLeg::WechatCash => self.cash_leg.as_ref(),
-            RefundLeg::Nhsa => Some(&self.nhsa_leg),
+            RefundLeg::Nhsa(index) => self.nhsa_legs.get(usize::from(index)).map(|leg| &leg.state),
         }
     }
 }

@@ -420,15 +420,19 @@ impl Shell {
                     .map_err(|error| payinsurance_failure(&error))?;
                 Ok(Some(id(accepted.med_refund_id, "med_refund_id")?))
             }
-            RefundLeg::Nhsa => {
+            RefundLeg::Nhsa(index) => {
+                let leg = refund
+                    .nhsa_legs
+                    .get(usize::from(index))
+                    .ok_or_else(|| refused(format!("no NHSA leg {index} of {out_refund_no}")))?;
                 let request = NhsaRefund {
                     pay_ord_id: nhsa.pay_ord_id.to_string(),
-                    refund_serial: format!("{out_refund_no}H"),
+                    refund_serial: format!("{out_refund_no}H{index}"),
                     refund_time: cashier_adapters::wechat::time::format_compact(
                         refund.created_ms.div_euclid(1000),
                     ),
-                    kind: refund.nhsa_kind,
-                    refund: refund.split,
+                    kind: leg.kind,
+                    refund: leg.split,
                     paid: nhsa.split,
                 };
                 match self.nhsa_call(&call, &request).await? {
