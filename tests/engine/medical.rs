@@ -412,3 +412,31 @@ async fn a_medical_payment_racing_a_wechat_payment_is_refunded_whole_automatical
     );
     check_invariants(&record).unwrap();
 }
+
+#[tokio::test]
+async fn section_7_3_a_notification_with_a_bad_sign_gets_fail_and_changes_nothing() {
+    let world = World::start(79);
+    world
+        .simulator
+        .set_fault_plan(FaultPlan {
+            rules: vec![FaultRule {
+                target: "medical_notification".into(),
+                fault: Fault::TamperSign,
+                probability: Some(1.0),
+                next: None,
+            }],
+        })
+        .unwrap();
+    let (order_no, start) = medical_order(&world, 3_000).await;
+    world
+        .simulator
+        .medical_payer(&med_trans_id(&start), MedicalPayerAction::Pay)
+        .unwrap();
+    world.advance(5).await;
+    let record = world.engine.query(&order_no).await.unwrap();
+    // The tampered copy was refused without an alert (anyone can send garbage); the true one
+    // that followed it paid the order.
+    assert_eq!(record.state, OrderState::Paid);
+    assert!(record.alerts.is_empty(), "{:?}", record.alerts);
+    assert!(world.engine.metrics().medical_notifications_rejected >= 1);
+}
