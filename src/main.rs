@@ -93,6 +93,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The example hospital: the engine, the simulator as WeChat and the hospital's pages in
+    /// one process. The first output line is `listening on http://ADDR`; open it in a browser
+    /// (outside WeChat a labelled simulation shim stands in for WeChat's client).
+    Serve {
+        /// The address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Keep the stores here instead of a temporary directory.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        /// The simulator's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Run the WeChat Pay v2 simulator on loopback. The first output line is
     /// `listening on http://ADDR`; the control API lives under /__sim/ (see README).
     Sim {
@@ -183,6 +197,35 @@ fn run_sim(arguments: SimArguments) -> ExitCode {
     })
 }
 
+fn run_serve(arguments: cashier::cli::serve::ServeArguments) -> ExitCode {
+    let Some(runtime) = tokio_runtime() else {
+        return ExitCode::from(2);
+    };
+    runtime.block_on(async {
+        match cashier::cli::serve::start(&arguments).await {
+            Ok(serving) => {
+                use std::io::Write;
+                let mut stdout = std::io::stdout();
+                let _ = writeln!(stdout, "listening on http://{}", serving.address);
+                let _ = writeln!(
+                    stdout,
+                    "seed {} · staff token {}",
+                    arguments.seed,
+                    cashier::cli::serve::STAFF_TOKEN
+                );
+                let _ = stdout.flush();
+                let _ = tokio::signal::ctrl_c().await;
+                serving.engine.shutdown().await;
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(2)
+            }
+        }
+    })
+}
+
 fn run_demo(arguments: DemoArguments) -> ExitCode {
     let Some(runtime) = tokio_runtime() else {
         return ExitCode::from(2);
@@ -247,6 +290,17 @@ fn main() -> ExitCode {
                 tls,
                 epoch_s: epoch,
                 tls_dir,
+            })
+        }
+        Command::Serve {
+            listen,
+            data_dir,
+            seed,
+        } => {
+            return run_serve(cashier::cli::serve::ServeArguments {
+                listen,
+                data_dir,
+                seed,
             })
         }
         Command::Load {

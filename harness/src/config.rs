@@ -29,6 +29,9 @@ pub struct AppConfig {
     pub appid: String,
     /// Its kind.
     pub kind: AppKind,
+    /// The app secret its logins (`/sns/...`) must carry (test data only); none: logins refused.
+    #[serde(default)]
+    pub secret: Option<String>,
 }
 
 /// A sub-merchant of a service provider.

@@ -25,6 +25,7 @@ mod endpoints;
 pub mod exchange;
 pub mod faults;
 pub mod ledger;
+mod login;
 pub mod medical;
 pub mod notifications;
 pub mod server;

@@ -277,7 +277,11 @@ async fn route(
 ) -> Routed {
     // payinsurance carries its access_token in the query string; v2 paths never have one.
     let path = match request.uri().path_and_query() {
-        Some(full) if full.path().starts_with("/payinsurance/") => full.as_str().to_owned(),
+        Some(full)
+            if full.path().starts_with("/payinsurance/") || full.path().starts_with("/sns/") =>
+        {
+            full.as_str().to_owned()
+        }
         _ => request.uri().path().to_owned(),
     };
     if path.starts_with("/__sim/") {
@@ -337,6 +341,12 @@ struct RefundOutcome {
 }
 
 #[derive(Deserialize)]
+struct LoginRequest {
+    appid: String,
+    openid: String,
+}
+
+#[derive(Deserialize)]
 struct MedicalAuthorize {
     openid: String,
 }
@@ -347,11 +357,19 @@ struct MedicalPay {
     outcome: String,
 }
 
+/// `POST /__sim/login {"appid", "openid"}` → `{"code"}` (a WeChat login code);
 /// `POST /__sim/medical/authorize {"openid"}` → `{"auth_code"}`; `POST /__sim/medical/pay
 /// {"med_trans_id", "outcome": "success" | "fail" | "cancel" | "abandon"}`.
 fn medical_control(route: &str, body: &[u8], simulator: &Simulator) -> Option<Routed> {
     use crate::medical::MedicalPayerAction as Action;
     Some(match route {
+        "login" => match serde_json::from_slice::<LoginRequest>(body) {
+            Ok(request) => match simulator.login_code(&request.appid, &request.openid) {
+                Ok(code) => json(StatusCode::OK, &serde_json::json!({ "code": code })),
+                Err(error) => json_error(StatusCode::CONFLICT, &error.to_string()),
+            },
+            Err(error) => json_error(StatusCode::BAD_REQUEST, &error.to_string()),
+        },
         "medical/authorize" => match serde_json::from_slice::<MedicalAuthorize>(body) {
             Ok(request) => json(
                 StatusCode::OK,

@@ -341,6 +341,15 @@ impl Simulator {
         crate::medical::authorize(&mut state, openid, now_ms)
     }
 
+    /// The payer `openid` logs in through app `appid` (an official account's OAuth2 redirect or
+    /// a mini program's `wx.login`): the code the app's page receives.
+    pub fn login_code(&self, appid: &str, openid: &str) -> Result<String, ControlError> {
+        let mut state = self.lock();
+        let now_ms = self.now_locked(&state);
+        crate::login::issue(&mut state, &self.config, appid, openid, now_ms)
+            .map_err(ControlError::Invalid)
+    }
+
     /// The payer acts on a medical order in the 医保 pay mini program.
     pub fn medical_payer(
         &self,
@@ -381,6 +390,10 @@ impl Simulator {
             state.process_time(&self.config, now_ms);
             if let Some(response) =
                 crate::medical::handle(&mut state, &self.config, request, now_ms)
+            {
+                return response;
+            }
+            if let Some(response) = crate::login::handle(&mut state, &self.config, request, now_ms)
             {
                 return response;
             }

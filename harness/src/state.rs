@@ -83,6 +83,8 @@ pub(crate) struct SimState {
     pub(crate) refund_plans: BTreeMap<String, String>,
     pub(crate) counter: u64,
     pub(crate) medical: crate::medical::MedicalState,
+    /// WeChat login codes: code → (appid, openid, issued at, used).
+    pub(crate) login_codes: BTreeMap<String, (String, String, i64, bool)>,
 }
 
 impl SimState {
@@ -99,6 +101,7 @@ impl SimState {
             refund_plans: BTreeMap::new(),
             counter: 0,
             medical: crate::medical::MedicalState::default(),
+            login_codes: BTreeMap::new(),
         }
     }
 

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod demo_medical;
 pub mod load;
 pub mod reconcile;
+pub mod serve;
 pub mod sign;
 pub mod sim;
 

@@ -15,6 +15,11 @@ use crate::shell::Command;
 use crate::store::{FlushStats, OrderFilter};
 
 impl Engine {
+    /// The configured entry point named `name` (hosts check the calling app against it).
+    pub fn entry(&self, name: &str) -> Option<&crate::config::EntryConfig> {
+        self.shell().config.entry(name)
+    }
+
     /// Runs every due deadline (queries, retries, closes, refund queries). Hosts on a virtual
     /// clock call it after moving time; otherwise the background timer does. Returns how many
     /// orders were woken. Their WeChat calls run after; [`Engine::settle`] waits for them.
