@@ -34,6 +34,16 @@ async fn handle(
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
+    let declared = request
+        .headers()
+        .get("content-length")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
+        return convert(
+            ApiError::new(413, "too_large", "请求体过大", "the body is too large").response(),
+        );
+    }
     let read = tokio::time::timeout(BODY_TIMEOUT, payload.to_bytes_limited(MAX_BODY_BYTES)).await;
     let bytes = match read {
         Ok(Ok(Ok(bytes))) => bytes,
