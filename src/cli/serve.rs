@@ -193,7 +193,7 @@ pub async fn start(arguments: &ServeArguments) -> Result<Serving, String> {
             get(|| async {
                 page(
                     "text/javascript; charset=utf-8",
-                    include_str!("../../fixtures/webview-bridge/pay-page.js"),
+                    include_str!("../../miniprogram/pages/pay/pay.js"),
                 )
             }),
         )

@@ -2,7 +2,7 @@
 //! the mini program itself may call `wx.requestPayment`. The H5 page therefore calls
 //! `wx.miniProgram.navigateTo({url})` with a mini program page path whose query carries the pay
 //! parameters, each encoded like JavaScript's `encodeURIComponent`. The page
-//! (`fixtures/webview-bridge/pay-page.js`) decodes them and pays.
+//! (`miniprogram/pages/pay/pay.js`) decodes them and pays.
 //!
 //! Decoding is idempotent for every value this module encodes (none holds a `%` after one
 //! decoding), so the page may decode whether or not the mini program framework already did.

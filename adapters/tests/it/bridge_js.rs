@@ -1,6 +1,6 @@
 //! The web-view bridge end to end (wechatpay-v2.md §6.1): the URL Rust builds is handed by the H5
 //! page (`fixtures/webview-bridge/h5-bridge.js`) to `wx.miniProgram.navigateTo`, and the mini
-//! program page (`pay-page.js`) decodes exactly the parameters Rust signed, whether the framework
+//! program page (`miniprogram/pages/pay/pay.js`) decodes exactly the parameters Rust signed, whether the framework
 //! passes the query raw or already decoded. Runs the real JavaScript under node; skipped (with a
 //! message) where node is not installed.
 
@@ -56,7 +56,7 @@ fn section_6_1_mini_program_page_decodes_what_the_engine_encoded() {
         .collect();
     let decoded = serde_json::to_value(&params).unwrap();
     let dir = fixture_dir().join("../webview-bridge");
-    let page = dir.join("pay-page.js");
+    let page = dir.join("../../miniprogram/pages/pay/pay.js");
     let h5 = dir.join("h5-bridge.js");
     let script = format!(
         r#"
@@ -122,7 +122,7 @@ fn section_7_3_medical_jump_decodes_pay_appid_and_pay_url() {
     let decoded =
         serde_json::json!({ "type": "2", "appid": "wxe1022cca111d18be", "payUrl": pay_url });
     let dir = fixture_dir().join("../webview-bridge");
-    let page = dir.join("pay-page.js");
+    let page = dir.join("../../miniprogram/pages/pay/pay.js");
     let h5 = dir.join("h5-bridge.js");
     let script = format!(
         r#"
