@@ -72,6 +72,13 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// Instead: notification acks over HTTP through axum and actix-web, and the raw engine
+        /// call, `--orders` each at `--rate` per second.
+        #[arg(long)]
+        notify_http: bool,
+        /// Notifications per second with `--notify-http`.
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
     },
     /// Reconcile a day: download WeChat's bills for every merchant of the configuration, compare
     /// them with the engine's store, resolve what a query can, record the rest as alerts.
@@ -308,10 +315,27 @@ fn main() -> ExitCode {
             concurrency,
             data_dir,
             json,
+            notify_http,
+            rate,
         } => {
             let Some(runtime) = tokio_runtime() else {
                 return ExitCode::from(2);
             };
+            if notify_http {
+                let output = match runtime.block_on(cashier::cli::load_notify::run(orders, rate)) {
+                    Ok((text, ok)) => cashier::cli::CommandOutput {
+                        stdout: text,
+                        exit_code: if ok { 0 } else { 1 },
+                    },
+                    Err(message) => cashier::cli::CommandOutput {
+                        stdout: format!("error: {message}\n"),
+                        exit_code: 2,
+                    },
+                };
+                use std::io::Write;
+                let _ = std::io::stdout().write_all(output.stdout.as_bytes());
+                return ExitCode::from(u8::try_from(output.exit_code).unwrap_or(2));
+            }
             let arguments = cashier::cli::load::LoadArguments {
                 orders,
                 concurrency,

@@ -34,3 +34,23 @@ fn load_drives_every_order_to_paid_and_reports_json() {
         "nothing but the JSON line on stdout"
     );
 }
+
+/// `cashier load --notify-http` (issue #8): the same notifications acknowledged through axum,
+/// actix-web and the raw engine call, every one SUCCESS, with percentiles for each.
+#[test]
+fn notify_http_acknowledges_through_both_frameworks_and_the_engine() {
+    let output = Command::new(env!("CARGO_BIN_EXE_cashier"))
+        .args(["load", "--notify-http", "--orders", "40", "--rate", "400"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for target in ["axum (HTTP)", "actix-web (HTTP)", "engine call"] {
+        let line = stdout.lines().find(|line| line.contains(target)).unwrap();
+        assert!(line.contains("(40 acks, 0 not SUCCESS)"), "{line}");
+    }
+}

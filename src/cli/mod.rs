@@ -4,6 +4,7 @@
 pub mod demo;
 pub mod demo_medical;
 pub mod load;
+pub mod load_notify;
 pub mod reconcile;
 pub mod serve;
 pub mod sign;

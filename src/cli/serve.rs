@@ -92,6 +92,38 @@ fn login_apps(simulated: &SimConfig) -> Vec<LoginApp> {
     ]
 }
 
+/// The example hospital's host layer over `engine`, with the simulator as WeChat's login
+/// endpoints, its session secret and staff token, and its catalogue.
+pub fn host_core(
+    engine: &Engine,
+    simulator: &Arc<Simulator>,
+    dir: &std::path::Path,
+) -> Result<Arc<HostCore>, String> {
+    let host = HostConfig {
+        session_secret: format!("example-hospital-session-secret-{}", simulator.seed())
+            .into_bytes(),
+        staff_token: STAFF_TOKEN.into(),
+        login_apps: login_apps(simulator.config()),
+        wechat_api_base: "http://sim.invalid".into(),
+        secure_cookies: false,
+        data_dir: dir.to_path_buf(),
+        catalogue: vec![
+            ("registration".into(), "普通门诊挂号".into(), 1_000),
+            ("clinic".into(), "诊间缴费-检验费".into(), 12_850),
+            ("medicine".into(), "药品费".into(), 36_600),
+        ],
+    };
+    let transport = Arc::new(SimTransport::new(simulator.clone()));
+    let clock_source = simulator.clone();
+    let clock = Arc::new(FnClock(move || clock_source.now_ms()));
+    Ok(Arc::new(HostCore::new(
+        engine.clone(),
+        host,
+        transport,
+        clock,
+    )?))
+}
+
 /// Starts the example hospital and returns once it listens.
 pub async fn start(arguments: &ServeArguments) -> Result<Serving, String> {
     let simulated = SimConfig::embedded_default().map_err(|error| error.to_string())?;
@@ -137,26 +169,12 @@ pub async fn start(arguments: &ServeArguments) -> Result<Serving, String> {
     };
     let store = Arc::new(SledStore::open(&path.join("engine")).map_err(|error| error.to_string())?);
     let transport = Arc::new(SimTransport::new(simulator.clone()));
-    let mut runtime = EngineRuntime::new(transport.clone(), ApiBase::production());
+    let mut runtime = EngineRuntime::new(transport, ApiBase::production());
     let clock_source = simulator.clone();
-    let clock = Arc::new(FnClock(move || clock_source.now_ms()));
-    runtime.clock = clock.clone();
+    runtime.clock = Arc::new(FnClock(move || clock_source.now_ms()));
     let engine = Engine::start(config, store as Arc<dyn Store>, runtime)
         .map_err(|error| error.to_string())?;
-    let host = HostConfig {
-        session_secret: format!("example-hospital-session-secret-{}", arguments.seed).into_bytes(),
-        staff_token: STAFF_TOKEN.into(),
-        login_apps: login_apps(&simulated),
-        wechat_api_base: "http://sim.invalid".into(),
-        secure_cookies: false,
-        data_dir: path.join("host"),
-        catalogue: vec![
-            ("registration".into(), "普通门诊挂号".into(), 1_000),
-            ("clinic".into(), "诊间缴费-检验费".into(), 12_850),
-            ("medicine".into(), "药品费".into(), 36_600),
-        ],
-    };
-    let core = Arc::new(HostCore::new(engine.clone(), host, transport, clock)?);
+    let core = host_core(&engine, &simulator, &path.join("host"))?;
     let shim = Shim {
         simulator: simulator.clone(),
     };
