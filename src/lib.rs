@@ -6,10 +6,13 @@
 //!   client pay parameters, web-view bridge, reqwest transport).
 //! - [`engine`]: the order engine.
 //! - [`harness`]: the WeChat simulator.
+//! - [`host`]: the host layer (notifications, the pages' JSON API, payer identity) for axum and
+//!   actix-web.
 
 pub use cashier_adapters as adapters;
 pub use cashier_engine as engine;
 pub use cashier_harness as harness;
+pub use cashier_host as host;
 
 pub mod cli;
 pub mod medical_checks;

@@ -195,7 +195,10 @@ impl ReqwestTransport {
         } else {
             &self.plain
         };
-        let mut builder = client.post(&request.url).body(request.body);
+        let mut builder = match request.method {
+            "GET" => client.get(&request.url),
+            _ => client.post(&request.url).body(request.body),
+        };
         for (name, value) in &request.headers {
             builder = builder.header(*name, value.as_str());
         }
@@ -217,7 +220,10 @@ impl ReqwestTransport {
         Ok(HttpResponse { status, body })
     }
 
+    /// The error without its URL: some URLs carry credentials in their query (WeChat's login
+    /// endpoints take the app secret, payinsurance the access token), and details are logged.
     fn classify(&self, error: reqwest::Error) -> TransportError {
+        let error = error.without_url();
         if error.is_timeout() {
             TransportError::Timeout {
                 timeout_ms: self.timeout_ms,

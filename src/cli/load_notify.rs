@@ -124,11 +124,7 @@ async fn start_servers(
 
 /// Sends `bodies` at `rate` per second, each as soon as its moment comes, and returns each
 /// acknowledgement's latency in microseconds (and how many were not SUCCESS).
-async fn drive(
-    bodies: Vec<Vec<u8>>,
-    rate: u32,
-    send: Arc<dyn Fn(Vec<u8>) -> futures_like::Ack + Send + Sync>,
-) -> (Vec<u64>, usize) {
+async fn drive(bodies: Vec<Vec<u8>>, rate: u32, send: Sender) -> (Vec<u64>, usize) {
     let began = tokio::time::Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for (index, body) in bodies.into_iter().enumerate() {
@@ -159,10 +155,10 @@ mod futures_like {
     pub type Ack = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>;
 }
 
-fn http_sender(
-    transport: Arc<ReqwestTransport>,
-    address: SocketAddr,
-) -> Arc<dyn Fn(Vec<u8>) -> futures_like::Ack + Send + Sync> {
+/// Sends one notification body somewhere and answers whether it was acknowledged SUCCESS.
+type Sender = Arc<dyn Fn(Vec<u8>) -> futures_like::Ack + Send + Sync>;
+
+fn http_sender(transport: Arc<ReqwestTransport>, address: SocketAddr) -> Sender {
     Arc::new(move |body| {
         let transport = transport.clone();
         Box::pin(async move {
@@ -201,7 +197,7 @@ pub async fn run(per_target: usize, rate: u32) -> Result<(String, bool), String>
             .map_err(|error| error.to_string())?,
     );
     let engine = world.engine.clone();
-    let raw: Arc<dyn Fn(Vec<u8>) -> futures_like::Ack + Send + Sync> = Arc::new(move |body| {
+    let raw: Sender = Arc::new(move |body| {
         let engine = engine.clone();
         Box::pin(async move {
             engine
@@ -213,10 +209,7 @@ pub async fn run(per_target: usize, rate: u32) -> Result<(String, bool), String>
         })
     });
     let mut chunks = bodies.chunks(per_target.max(1)).map(<[Vec<u8>]>::to_vec);
-    let targets: [(
-        &str,
-        Arc<dyn Fn(Vec<u8>) -> futures_like::Ack + Send + Sync>,
-    ); 3] = [
+    let targets: [(&str, Sender); 3] = [
         ("axum (HTTP)", http_sender(transport.clone(), axum_address)),
         ("actix-web (HTTP)", http_sender(transport, actix_address)),
         ("engine call", raw),

@@ -10,6 +10,7 @@ mod control_api;
 mod determinism;
 mod hostile_http;
 mod ladder;
+mod login;
 mod medical;
 mod merchant;
 mod notification_faults;
