@@ -30,6 +30,7 @@ pub mod failover;
 pub mod ids;
 pub mod medical;
 pub mod money;
+#[cfg(feature = "reqwest")]
 pub mod reqwest_transport;
 pub mod secret;
 pub mod transport;
@@ -41,6 +42,7 @@ pub use ids::{
     TransactionId,
 };
 pub use money::{AmountFen, MoneyError};
+#[cfg(feature = "reqwest")]
 pub use reqwest_transport::{ClientIdentity, ReqwestTransport, ReqwestTransportConfig};
 pub use secret::{ApiKey, KeyError};
 pub use transport::{HttpRequest, HttpResponse, Transport, TransportError, TransportFuture};
