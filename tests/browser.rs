@@ -1,6 +1,7 @@
 //! The example hospital clicked through in headless Chromium (issue #8), one scenario per entry
 //! point: the official account's JSAPI pay sheet, the mini program's web-view bridge (decoded
-//! by the real pages/pay/pay code), H5 (MWEB), Native (QR), cancel then pay again, a dropped
+//! by the real pages/pay/pay code), H5 (MWEB), Native (QR), 医保 from the official account
+//! (authorise, split, the 医保 pay mini program), cancel then pay again, a dropped
 //! notification rescued by the query ladder (the result page says paid only when the engine
 //! does), the payer's history across two apps as one person, and a staff refund. A screenshot
 //! per scenario is saved under `target/browser/`, and on failure.
@@ -92,13 +93,20 @@ async fn click(client: &Client, css: &str) {
 }
 
 async fn text_of(client: &Client, css: &str) -> String {
-    let element = client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|error| panic!("no {css}: {error}"));
-    element.text().await.unwrap_or_default()
+    // Pages re-render while they poll: an element found a moment ago may be gone; find again.
+    for _ in 0..50 {
+        let element = client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|error| panic!("no {css}: {error}"));
+        if let Ok(text) = element.text().await {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} kept going stale");
 }
 
 /// Waits until the element's text contains `wanted` (the page long-polls the server).
@@ -131,6 +139,8 @@ async fn pay_and_see(
 ) -> String {
     click(client, "#pay").await;
     if name == "native" {
+        text_of(client, "#qr-image").await;
+        screenshot(client, "native_qr").await;
         click(client, "#shim-scan").await;
     }
     click(client, outcome_button).await;
@@ -157,6 +167,16 @@ async fn scenarios(client: &Client, serving: &Serving) {
         let result = pay_and_see(client, serving, name, "#shim-pay").await;
         assert!(result.contains("支付成功"), "{name}: {result}");
     }
+
+    // 医保 from the official account: authorise, see the split, pay in the 医保 mini program.
+    new_order(client, &base, "official_account").await;
+    click(client, "#pay-medical").await;
+    let split = wait_text(client, "#pay-area", "统筹", 20).await;
+    assert!(split.contains("个人账户"), "{split}");
+    click(client, "#shim-pay").await;
+    let result = wait_text(client, "#result", "支付成功", 40).await;
+    screenshot(client, "medical_official_account").await;
+    assert!(result.contains("支付成功"), "{result}");
 
     // Cancel, then pay again.
     new_order(client, &base, "official_account").await;

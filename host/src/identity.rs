@@ -109,6 +109,25 @@ impl std::fmt::Debug for LoginApp {
     }
 }
 
+impl LoginApp {
+    /// The login app of a configured official-account or mini-program entry, with the app
+    /// secret its configuration names (`app_secret`); `None` for other kinds or without one.
+    pub fn from_entry(entry: &cashier_engine::config::EntryConfig) -> Option<LoginApp> {
+        use cashier_engine::config::EntryKind;
+        let mini_program = match entry.kind {
+            EntryKind::OfficialAccount => false,
+            EntryKind::MiniProgram => true,
+            _ => return None,
+        };
+        Some(LoginApp {
+            name: entry.name.to_string(),
+            appid: entry.sub_appid.as_ref().unwrap_or(&entry.appid).to_string(),
+            secret: entry.app_secret.as_ref()?.expose().to_owned(),
+            mini_program,
+        })
+    }
+}
+
 /// What a WeChat login answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoggedIn {
@@ -275,5 +294,82 @@ impl Identities {
         let mut tickets = self.tickets.lock().ok()?;
         let (session, issued_ms) = tickets.remove(ticket)?;
         (now_ms - issued_ms < TICKET_LIFETIME_MS).then_some(session)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn session(expires_s: i64) -> Session {
+        Session {
+            app: "official_account".into(),
+            openid: OpenId::new("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o").unwrap(),
+            unionid: Some(UnionId::new("o6_bmasdasdsad6_2sgVt7hMZOPfL").unwrap()),
+            expires_s,
+        }
+    }
+
+    #[test]
+    fn a_session_cookie_opens_only_unaltered_unexpired_and_with_our_key() {
+        let keys = SessionKeys::new(b"0123456789abcdef0123456789abcdef").unwrap();
+        let sealed = keys.seal(&session(2_000));
+        assert_eq!(keys.open(&sealed, 1_000), Some(session(2_000)));
+        assert_eq!(keys.open(&sealed, 2_000), None, "expired");
+        let other = SessionKeys::new(b"another-secret-another-secret-xx").unwrap();
+        assert_eq!(other.open(&sealed, 1_000), None, "another key");
+        let (payload, tag) = sealed.split_once('.').unwrap();
+        let mut forged = payload.to_owned();
+        forged.replace_range(0..1, if payload.starts_with('e') { "f" } else { "e" });
+        assert_eq!(
+            keys.open(&format!("{forged}.{tag}"), 1_000),
+            None,
+            "altered"
+        );
+        assert!(SessionKeys::new(b"short").is_err());
+        assert!(!format!("{keys:?}").contains("0123456789"));
+    }
+
+    #[test]
+    fn a_ticket_is_redeemed_once_and_only_within_its_minute() {
+        let dir = tempfile::tempdir().unwrap();
+        let identities = Identities::open(dir.path()).unwrap();
+        identities.issue_ticket(session(9_999), "T1".into(), 0);
+        assert!(identities.redeem_ticket("T1", 1_000).is_some());
+        assert!(identities.redeem_ticket("T1", 1_000).is_none(), "once");
+        identities.issue_ticket(session(9_999), "T2".into(), 0);
+        assert!(
+            identities.redeem_ticket("T2", TICKET_LIFETIME_MS).is_none(),
+            "expired"
+        );
+    }
+
+    #[test]
+    fn a_binding_learnt_once_is_kept_when_wechat_later_gives_no_unionid() {
+        let dir = tempfile::tempdir().unwrap();
+        let identities = Identities::open(dir.path()).unwrap();
+        let openid = OpenId::new("oMiniPayer0000000000000001").unwrap();
+        let unionid = UnionId::new("o6_bmasdasdsad6_2sgVt7hMZOPfL").unwrap();
+        let with = LoggedIn {
+            openid: openid.clone(),
+            unionid: Some(unionid.clone()),
+        };
+        assert_eq!(
+            identities.bind("mini_program", &with).unwrap(),
+            Some(unionid.clone())
+        );
+        drop(identities);
+        let reopened = Identities::open(dir.path()).unwrap();
+        let without = LoggedIn {
+            openid,
+            unionid: None,
+        };
+        assert_eq!(
+            reopened.bind("mini_program", &without).unwrap(),
+            Some(unionid),
+            "durable"
+        );
     }
 }

@@ -224,6 +224,7 @@ pub async fn start(arguments: &ServeArguments) -> Result<Serving, String> {
                 )
             }),
         )
+        .route("/qr.svg", get(qr_svg))
         .route("/__shim/login", post(shim_login))
         .route("/__shim/pay", post(shim_pay))
         .route("/__shim/medical-authorize", post(shim_medical_authorize))
@@ -261,6 +262,26 @@ fn page(content_type: &'static str, body: &'static str) -> Response {
         body,
     )
         .into_response()
+}
+
+/// The Native `code_url` as a QR code the payer scans with WeChat (`?text=`, at most 512 bytes).
+async fn qr_svg(
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let text = query.get("text").map(String::as_str).unwrap_or("");
+    if text.is_empty() || text.len() > 512 {
+        return (StatusCode::BAD_REQUEST, "text: 1 to 512 bytes").into_response();
+    }
+    match qrcode::QrCode::new(text.as_bytes()) {
+        Ok(code) => {
+            let svg = code
+                .render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(200, 200)
+                .build();
+            ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
+        }
+        Err(error) => (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
+    }
 }
 
 fn shim_error(error: impl std::fmt::Display) -> Response {

@@ -138,7 +138,9 @@ async function pay(order, entry) {
     if (window.__shim) { window.__shim.openMweb(client.mweb_url, outTradeNo, () => goResult(order.order_no)); }
     else { location.href = client.mweb_url; }
   } else if (client.kind === 'native') {
-    area.innerHTML = `<div class="card"><div>请使用微信扫一扫</div><div id="qr"><code>${esc(client.code_url)}</code></div>
+    area.innerHTML = `<div class="card"><div>请使用微信扫一扫</div><div id="qr">
+      <img id="qr-image" alt="${esc(client.code_url)}" src="/qr.svg?text=${encodeURIComponent(client.code_url)}"><br>
+      <code>${esc(client.code_url)}</code></div>
       <p class="muted">支付完成后本页自动更新。</p></div>`;
     if (window.__shim) window.__shim.showScan(outTradeNo);
     // The attempt exists now (Paying): wait for the engine to see it paid or closed.
