@@ -114,6 +114,34 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// A crash campaign: the engine as child processes over HTTP against the simulator, killed
+    /// with SIGKILL at seeded moments and restarted on the same store; the store's invariants
+    /// after every kill and WeChat's and NHSA's books at the end. Exit 1 on any problem.
+    Chaos {
+        /// SIGKILLs to deliver.
+        #[arg(long, default_value_t = 100)]
+        kills: u32,
+        /// The seed of the kill moments, the orders and the simulator.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Keep the store here instead of a temporary directory.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+    },
+    /// One engine life of a chaos campaign (run by `cashier chaos`).
+    #[command(hide = true)]
+    ChaosChild {
+        #[arg(long)]
+        sim: String,
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
+        #[arg(long)]
+        notify_port: u16,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long)]
+        drain: bool,
+    },
     /// Run the WeChat Pay v2 simulator on loopback. The first output line is
     /// `listening on http://ADDR`; the control API lives under /__sim/ (see README).
     Sim {
@@ -298,6 +326,63 @@ fn main() -> ExitCode {
                 epoch_s: epoch,
                 tls_dir,
             })
+        }
+        Command::Chaos {
+            kills,
+            seed,
+            data_dir,
+        } => {
+            let Some(runtime) = tokio_runtime() else {
+                return ExitCode::from(2);
+            };
+            let executable = match std::env::current_exe() {
+                Ok(path) => path,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            let arguments = cashier::cli::chaos::ChaosArguments {
+                kills,
+                seed,
+                executable,
+                data_dir,
+            };
+            match runtime.block_on(cashier::cli::chaos::run(&arguments)) {
+                Ok(report) => cashier::cli::CommandOutput {
+                    stdout: cashier::cli::chaos::render(&report, seed),
+                    exit_code: if report.problems.is_empty() { 0 } else { 1 },
+                },
+                Err(message) => cashier::cli::CommandOutput {
+                    stdout: format!("error: {message}\n"),
+                    exit_code: 2,
+                },
+            }
+        }
+        Command::ChaosChild {
+            sim,
+            data_dir,
+            notify_port,
+            seed,
+            drain,
+        } => {
+            let Some(runtime) = tokio_runtime() else {
+                return ExitCode::from(2);
+            };
+            let arguments = cashier::cli::chaos_child::ChildArguments {
+                sim,
+                data_dir,
+                notify_port,
+                seed,
+                drain,
+            };
+            return match runtime.block_on(cashier::cli::chaos_child::run(arguments)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    ExitCode::from(2)
+                }
+            };
         }
         Command::Serve {
             listen,

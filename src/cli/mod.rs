@@ -1,6 +1,8 @@
 //! The `cashier` command line: each subcommand is a module with a pure `run` function (input
 //! in, output text and exit status out) so that it is tested without spawning processes.
 
+pub mod chaos;
+pub mod chaos_child;
 pub mod demo;
 pub mod demo_medical;
 pub mod load;
