@@ -39,6 +39,37 @@ pub fn engine_config(simulated: &SimConfig) -> Result<EngineConfig, String> {
     Ok(config)
 }
 
+/// The simulated world's engine configuration for an engine whose notification endpoints are
+/// the host layer's at `notify_base` (`http://ADDR`) and whose 医保 services are at `sim_base`,
+/// with the simulated keys and 医保 credentials handed in.
+pub fn engine_config_at(
+    simulated: &SimConfig,
+    notify_base: &str,
+    sim_base: &str,
+) -> Result<EngineConfig, String> {
+    let text = include_str!("../fixtures/engine/simulated-world.json")
+        .replace(
+            "http://127.0.0.1:9/wechat/pay-notify",
+            &format!("{notify_base}/notify/pay"),
+        )
+        .replace(
+            "http://127.0.0.1:9/wechat/refund-notify",
+            &format!("{notify_base}/notify/refund"),
+        )
+        .replace(
+            "http://127.0.0.1:9/medical/pay-notify",
+            &format!("{notify_base}/notify/medical"),
+        )
+        .replace("http://sim.invalid", sim_base);
+    let mut config = EngineConfig::from_json_with_keys(&text, Arc::new(simulated_keys(simulated)?))
+        .map_err(|error| error.to_string())?;
+    let credentials = simulated_medical_credentials(simulated)?;
+    for entry in &mut config.medical {
+        entry.credentials = Some(credentials.clone());
+    }
+    Ok(config)
+}
+
 /// The simulated 医保 world's credentials (NHSA appId/secret, the hospital's SM2 key from
 /// `fixtures/medical/keys.json`, the centre's public key, the userQuery partner, the
 /// payinsurance access token), handed in directly as a host's vault client would.

@@ -82,26 +82,30 @@ async fn screenshot(client: &Client, name: &str) {
     }
 }
 
-async fn click(client: &Client, css: &str) {
-    let element = client
+async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
+    client
         .wait()
         .at_most(Duration::from_secs(20))
         .for_element(Locator::Css(css))
         .await
-        .unwrap_or_else(|error| panic!("no {css}: {error}"));
-    element.click().await.unwrap();
+        .unwrap_or_else(|error| panic!("no {css}: {error}"))
+}
+
+// Pages re-render while they poll: an element found a moment ago may be gone, so each action
+// finds its element again until it holds.
+async fn click(client: &Client, css: &str) {
+    for _ in 0..50 {
+        if find(client, css).await.click().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} kept going stale");
 }
 
 async fn text_of(client: &Client, css: &str) -> String {
-    // Pages re-render while they poll: an element found a moment ago may be gone; find again.
     for _ in 0..50 {
-        let element = client
-            .wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|error| panic!("no {css}: {error}"));
-        if let Ok(text) = element.text().await {
+        if let Ok(text) = find(client, css).await.text().await {
             return text;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -15,7 +15,6 @@ use cashier_adapters::{
     ReqwestTransportConfig, Transport,
 };
 use cashier_engine::clock::FnClock;
-use cashier_engine::config::EngineConfig;
 use cashier_engine::model::{ClientResult, Description, RefundReason, RequestKey};
 use cashier_engine::order_number::{OrderNumber, ProductType};
 use cashier_engine::store::{SledStore, Store};
@@ -75,35 +74,6 @@ fn clock_of(sim: &str) -> Option<i64> {
     value["now_ms"].as_i64()
 }
 
-fn engine_config(
-    arguments: &ChildArguments,
-    simulated: &SimConfig,
-) -> Result<EngineConfig, String> {
-    let base = format!("http://127.0.0.1:{}", arguments.notify_port);
-    let text = include_str!("../../fixtures/engine/simulated-world.json")
-        .replace(
-            "http://127.0.0.1:9/wechat/pay-notify",
-            &format!("{base}/notify/pay"),
-        )
-        .replace(
-            "http://127.0.0.1:9/wechat/refund-notify",
-            &format!("{base}/notify/refund"),
-        )
-        .replace(
-            "http://127.0.0.1:9/medical/pay-notify",
-            &format!("{base}/notify/medical"),
-        )
-        .replace("http://sim.invalid", &arguments.sim);
-    let keys = crate::simulation::simulated_keys(simulated)?;
-    let mut config = EngineConfig::from_json_with_keys(&text, Arc::new(keys))
-        .map_err(|error| error.to_string())?;
-    let medical = crate::simulation::simulated_medical_credentials(simulated)?;
-    for entry in &mut config.medical {
-        entry.credentials = Some(medical.clone());
-    }
-    Ok(config)
-}
-
 /// Runs one life until the process is killed.
 pub async fn run(arguments: ChildArguments) -> Result<(), String> {
     let now = Arc::new(AtomicI64::new(
@@ -117,7 +87,8 @@ pub async fn run(arguments: ChildArguments) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(10));
     });
     let simulated = SimConfig::embedded_default().map_err(|error| error.to_string())?;
-    let config = engine_config(&arguments, &simulated)?;
+    let notify_base = format!("http://127.0.0.1:{}", arguments.notify_port);
+    let config = crate::simulation::engine_config_at(&simulated, &notify_base, &arguments.sim)?;
     let pki = cashier_harness::tls::TestPki::generate().map_err(|error| error.to_string())?;
     let identity = ClientIdentity::from_pem(
         pki.client_certificate_pem.as_bytes(),

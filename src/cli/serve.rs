@@ -138,27 +138,8 @@ pub async fn start(arguments: &ServeArguments) -> Result<Serving, String> {
         .map_err(|error| format!("cannot listen on {}: {error}", arguments.listen))?;
     let address = listener.local_addr().map_err(|error| error.to_string())?;
     let base = format!("http://{address}");
-    let text = include_str!("../../fixtures/engine/simulated-world.json")
-        .replace(
-            "http://127.0.0.1:9/wechat/pay-notify",
-            &format!("{base}/notify/pay"),
-        )
-        .replace(
-            "http://127.0.0.1:9/wechat/refund-notify",
-            &format!("{base}/notify/refund"),
-        )
-        .replace(
-            "http://127.0.0.1:9/medical/pay-notify",
-            &format!("{base}/notify/medical"),
-        );
-    let keys = crate::simulation::simulated_keys(&simulated)?;
-    let mut config =
-        cashier_engine::config::EngineConfig::from_json_with_keys(&text, Arc::new(keys))
-            .map_err(|error| error.to_string())?;
-    let medical = crate::simulation::simulated_medical_credentials(&simulated)?;
-    for entry in &mut config.medical {
-        entry.credentials = Some(medical.clone());
-    }
+    // The 医保 services are the in-process simulator too (the transport ignores the host).
+    let config = crate::simulation::engine_config_at(&simulated, &base, "http://sim.invalid")?;
     let (store_dir, path) = match &arguments.data_dir {
         Some(path) => (None, path.clone()),
         None => {

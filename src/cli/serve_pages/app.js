@@ -180,6 +180,8 @@ async function pollUntilSettled(orderNo, since, seen) {
   let state = since;
   for (let round = 0; round < 60 && location.hash.includes(orderNo); round += 1) {
     const record = await api('GET', `/api/orders/${orderNo}?wait_ms=8000&since=${encodeURIComponent(state)}`);
+    // The payer may have moved on while the poll waited: never draw over another page.
+    if (!location.hash.includes(orderNo)) return null;
     seen(record);
     state = record.state;
     if (state !== 'Created' && state !== 'Paying') return record;
