@@ -141,6 +141,8 @@ enum Command {
         seed: u64,
         #[arg(long)]
         drain: bool,
+        #[arg(long)]
+        failpoints: Option<u64>,
     },
     /// Run the WeChat Pay v2 simulator on loopback. The first output line is
     /// `listening on http://ADDR`; the control API lives under /__sim/ (see README).
@@ -365,6 +367,7 @@ fn main() -> ExitCode {
             notify_port,
             seed,
             drain,
+            failpoints,
         } => {
             let Some(runtime) = tokio_runtime() else {
                 return ExitCode::from(2);
@@ -375,6 +378,7 @@ fn main() -> ExitCode {
                 notify_port,
                 seed,
                 drain,
+                failpoints,
             };
             return match runtime.block_on(cashier::cli::chaos_child::run(arguments)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -80,7 +80,9 @@ impl OrderActor {
             .effects_in_flight
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         actix_rt::spawn(async move {
+            crate::failpoints::hit("sync_before_effect");
             let outcome = shell.run_effect(&record, &effect).await;
+            crate::failpoints::hit("effect_before_outcome");
             // Undelivered (the actor stopped): the watchdog deadline recovers the effect.
             let _ = address.send(Envelope(Command::Outcome(outcome))).await;
             shell.effect_finished();

@@ -20,6 +20,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod failpoints;
 pub mod feed;
 pub mod keys;
 pub mod machine;

@@ -38,7 +38,12 @@ pub struct ChildArguments {
     pub seed: u64,
     /// Recovery only: drive no new orders.
     pub drain: bool,
+    /// Arms the engine's failpoints with this seed (builds with the `chaos` feature only).
+    pub failpoints: Option<u64>,
 }
+
+/// Failpoint hits that abort, per million: about one abort in a half-second life under load.
+const FAILPOINT_PER_MILLION: u32 = 3_000;
 
 async fn control(
     http: &ReqwestTransport,
@@ -86,6 +91,9 @@ pub async fn run(arguments: ChildArguments) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(10));
     });
+    if let Some(seed) = arguments.failpoints {
+        cashier_engine::failpoints::arm(seed, FAILPOINT_PER_MILLION);
+    }
     let simulated = SimConfig::embedded_default().map_err(|error| error.to_string())?;
     let notify_base = format!("http://127.0.0.1:{}", arguments.notify_port);
     let config = crate::simulation::engine_config_at(&simulated, &notify_base, &arguments.sim)?;

@@ -24,6 +24,7 @@ impl Engine {
     /// clock call it after moving time; otherwise the background timer does. Returns how many
     /// orders were woken. Their WeChat calls run after; [`Engine::settle`] waits for them.
     pub async fn run_due(&self) -> Result<usize, EngineError> {
+        crate::failpoints::hit("recovery");
         let mut woken = 0;
         for _ in 0..16 {
             let now_ms = self.shell().now_ms();

@@ -227,6 +227,7 @@ impl Shell {
             event: &logged,
             notices: &notices,
         })?;
+        crate::failpoints::hit("commit_before_sync");
         self.store.flush().await?;
         let alerts_before = previous.map_or(0, |previous| previous.alerts.len());
         for _ in alerts_before..transition.record.alerts.len() {
