@@ -72,6 +72,9 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// Draw throughput and start_payment latency over time into this SVG file.
+        #[arg(long)]
+        chart: Option<std::path::PathBuf>,
         /// Instead: notification acks over HTTP through axum and actix-web, and the raw engine
         /// call, `--orders` each at `--rate` per second.
         #[arg(long)]
@@ -404,6 +407,7 @@ fn main() -> ExitCode {
             concurrency,
             data_dir,
             json,
+            chart,
             notify_http,
             rate,
         } => {
@@ -430,6 +434,7 @@ fn main() -> ExitCode {
                 concurrency,
                 data_dir,
                 json,
+                chart,
             };
             match runtime.block_on(cashier::cli::load::run(&arguments)) {
                 Ok((text, ok)) => cashier::cli::CommandOutput {

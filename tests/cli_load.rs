@@ -54,3 +54,23 @@ fn notify_http_acknowledges_through_both_frameworks_and_the_engine() {
         assert!(line.contains("(40 acks, 0 not SUCCESS)"), "{line}");
     }
 }
+
+/// `cashier load --chart` (issue #10): an SVG of throughput and latency over the run.
+#[test]
+fn load_draws_a_chart_of_throughput_and_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("load.svg");
+    let output = Command::new(env!("CARGO_BIN_EXE_cashier"))
+        .args(["load", "--orders", "64", "--concurrency", "16", "--chart"])
+        .arg(&chart)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+    assert_eq!(svg.matches("<polyline").count(), 3, "throughput, p50, p99");
+}

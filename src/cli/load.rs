@@ -27,6 +27,8 @@ pub struct LoadArguments {
     pub data_dir: Option<std::path::PathBuf>,
     /// One JSON object instead of text.
     pub json: bool,
+    /// Draw throughput and latency over time into this SVG file.
+    pub chart: Option<std::path::PathBuf>,
 }
 
 /// Latencies of one operation, in microseconds.
@@ -122,7 +124,10 @@ pub async fn run(arguments: &LoadArguments) -> Result<(String, bool), String> {
     let (mut create, mut start, mut failures) = (Samples::default(), Samples::default(), 0usize);
     let began = Instant::now();
     let batch = arguments.concurrency.max(1);
+    let mut points = Vec::new();
     for chunk_start in (0..arguments.orders).step_by(batch) {
+        let batch_began = Instant::now();
+        let batch_first = start.0.len();
         let mut tasks = tokio::task::JoinSet::new();
         for index in chunk_start..(chunk_start + batch).min(arguments.orders) {
             let world = world.clone();
@@ -141,6 +146,23 @@ pub async fn run(arguments: &LoadArguments) -> Result<(String, bool), String> {
         // The payers' notifications, acknowledged by the engine (each ack timed by the sink).
         world.simulator.deliver_due(&world.sink).await;
         world.settle().await;
+        let mut batch_samples = Samples(start.0[batch_first..].to_vec());
+        let latency = batch_samples.percentiles();
+        let orders = start.0.len() - batch_first;
+        points.push(crate::cli::load_chart::Point {
+            at_s: began.elapsed().as_secs_f64(),
+            orders_per_second: orders as f64 / batch_began.elapsed().as_secs_f64().max(1e-9),
+            start_p50_ms: latency["p50"].as_f64().unwrap_or(0.0),
+            start_p99_ms: latency["p99"].as_f64().unwrap_or(0.0),
+        });
+    }
+    if let Some(path) = &arguments.chart {
+        let title = format!(
+            "cashier load: {} orders, concurrency {}",
+            arguments.orders, arguments.concurrency
+        );
+        std::fs::write(path, crate::cli::load_chart::svg(&points, &title))
+            .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
     }
     let elapsed_s = began.elapsed().as_secs_f64();
     let (switches_after, rss_bytes) = process_counters();

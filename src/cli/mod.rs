@@ -6,6 +6,7 @@ pub mod chaos_child;
 pub mod demo;
 pub mod demo_medical;
 pub mod load;
+pub mod load_chart;
 pub mod load_notify;
 pub mod reconcile;
 pub mod serve;
