@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
-use crate::http::{HostRequest, HostResponse, BODY_TIMEOUT, MAX_BODY_BYTES};
+use crate::http::{declares_too_much, HostRequest, HostResponse, BODY_TIMEOUT, MAX_BODY_BYTES};
 use crate::HostCore;
 
 /// Registers the core as the app's default service.
@@ -37,32 +37,15 @@ async fn handle(
     let declared = request
         .headers()
         .get("content-length")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
-        return convert(
-            ApiError::new(413, "too_large", "请求体过大", "the body is too large").response(),
-        );
+        .and_then(|value| value.to_str().ok());
+    if declares_too_much(declared) {
+        return convert(ApiError::too_large().response());
     }
     let read = tokio::time::timeout(BODY_TIMEOUT, payload.to_bytes_limited(MAX_BODY_BYTES)).await;
     let bytes = match read {
         Ok(Ok(Ok(bytes))) => bytes,
-        Ok(Ok(Err(_))) | Ok(Err(_)) => {
-            return convert(
-                ApiError::new(413, "too_large", "请求体过大", "the body is too large").response(),
-            )
-        }
-        Err(_) => {
-            return convert(
-                ApiError::new(
-                    408,
-                    "too_slow",
-                    "请求超时",
-                    "the body did not arrive in time",
-                )
-                .response(),
-            )
-        }
+        Ok(Ok(Err(_))) | Ok(Err(_)) => return convert(ApiError::too_large().response()),
+        Err(_) => return convert(ApiError::too_slow().response()),
     };
     let host_request = HostRequest {
         method: request.method().as_str().to_owned(),

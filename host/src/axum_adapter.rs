@@ -12,7 +12,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use crate::error::ApiError;
-use crate::http::{HostRequest, HostResponse, BODY_TIMEOUT, MAX_BODY_BYTES};
+use crate::http::{declares_too_much, HostRequest, HostResponse, BODY_TIMEOUT, MAX_BODY_BYTES};
 use crate::HostCore;
 
 /// A router serving every route of the core.
@@ -37,32 +37,15 @@ async fn handle(State(core): State<Arc<HostCore>>, request: Request) -> Response
     let declared = parts
         .headers
         .get("content-length")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
-        return convert(
-            ApiError::new(413, "too_large", "请求体过大", "the body is too large").response(),
-        );
+        .and_then(|value| value.to_str().ok());
+    if declares_too_much(declared) {
+        return convert(ApiError::too_large().response());
     }
     let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await;
     let bytes = match read {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => {
-            return convert(
-                ApiError::new(413, "too_large", "请求体过大", "the body is too large").response(),
-            )
-        }
-        Err(_) => {
-            return convert(
-                ApiError::new(
-                    408,
-                    "too_slow",
-                    "请求超时",
-                    "the body did not arrive in time",
-                )
-                .response(),
-            )
-        }
+        Ok(Err(_)) => return convert(ApiError::too_large().response()),
+        Err(_) => return convert(ApiError::too_slow().response()),
     };
     let client_ip = parts
         .extensions

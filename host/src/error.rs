@@ -42,6 +42,21 @@ impl ApiError {
         ApiError::new(400, "bad_request", "请求格式错误", en)
     }
 
+    /// 413: the body is (or declares itself) over the limit.
+    pub fn too_large() -> ApiError {
+        ApiError::new(413, "too_large", "请求体过大", "the body is too large")
+    }
+
+    /// 408: the body did not arrive within the body timeout.
+    pub fn too_slow() -> ApiError {
+        ApiError::new(
+            408,
+            "too_slow",
+            "请求超时",
+            "the body did not arrive in time",
+        )
+    }
+
     /// 401: no (valid) session.
     pub fn not_logged_in() -> ApiError {
         ApiError::new(401, "not_logged_in", "请先登录", "log in first")

@@ -10,6 +10,14 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How long an adapter waits for a whole body before answering 408.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// True when a `Content-Length` header value declares more than [`MAX_BODY_BYTES`]: refused
+/// before anything is read.
+pub fn declares_too_much(content_length: Option<&str>) -> bool {
+    content_length
+        .and_then(|value| value.trim().parse::<usize>().ok())
+        .is_some_and(|length| length > MAX_BODY_BYTES)
+}
+
 /// A request as the core sees it.
 #[derive(Clone, Debug, Default)]
 pub struct HostRequest {

@@ -131,6 +131,28 @@ impl Shell {
             .map_err(|error| transport_failure(&error))
     }
 
+    /// Builds a payinsurance request with the attempt's merchant, a fresh nonce and the entry's
+    /// access token, and sends it.
+    async fn payinsurance(
+        &self,
+        call: &MedicalCall<'_>,
+        build: impl FnOnce(
+            &str,
+            &MerchantContext,
+            &cashier_adapters::Nonce,
+            &str,
+        ) -> Result<HttpRequest, PayInsuranceError>,
+    ) -> Result<HttpResponse, CallFailure> {
+        let built = build(
+            &call.entry.payinsurance_url,
+            &call.merchant,
+            &call.client.next_nonce(),
+            &call.credentials.access_token(),
+        )
+        .map_err(|error| payinsurance_failure(&error))?;
+        self.send_raw(&call.client, built).await
+    }
+
     async fn nhsa_call<E: NhsaEndpoint>(
         &self,
         call: &MedicalCall<'_>,
@@ -283,15 +305,11 @@ impl Shell {
                 location: request.location.to_string(),
             },
         };
-        let built = order
-            .build(
-                &call.entry.payinsurance_url,
-                &call.merchant,
-                &call.client.next_nonce(),
-                &call.credentials.access_token(),
-            )
-            .map_err(|error| payinsurance_failure(&error))?;
-        let response = self.send_raw(&call.client, built).await?;
+        let response = self
+            .payinsurance(&call, |base, merchant, nonce, token| {
+                order.build(base, merchant, nonce, token)
+            })
+            .await?;
         let reply = MedicalOrderRequest::parse(&response, &call.merchant)
             .map_err(|error| payinsurance_failure(&error))?;
         Ok(MedicalOrderPlaced {
@@ -310,15 +328,11 @@ impl Shell {
         let query = MedicalOrderQuery {
             order: MedicalOrderRef::HospOutTradeNo(call.attempt.out_trade_no.to_string()),
         };
-        let built = query
-            .build(
-                &call.entry.payinsurance_url,
-                &call.merchant,
-                &call.client.next_nonce(),
-                &call.credentials.access_token(),
-            )
-            .map_err(|error| payinsurance_failure(&error))?;
-        let response = self.send_raw(&call.client, built).await?;
+        let response = self
+            .payinsurance(&call, |base, merchant, nonce, token| {
+                query.build(base, merchant, nonce, token)
+            })
+            .await?;
         let status = match MedicalOrderQuery::parse(&response, &call.merchant) {
             Ok(status) => status,
             Err(PayInsuranceError::Business { err_code, .. }) if err_code == "ORDERNOTEXIST" => {
@@ -345,15 +359,11 @@ impl Shell {
         let close = MedicalCloseOrder {
             hosp_out_trade_no: call.attempt.out_trade_no.to_string(),
         };
-        let built = close
-            .build(
-                &call.entry.payinsurance_url,
-                &call.merchant,
-                &call.client.next_nonce(),
-                &call.credentials.access_token(),
-            )
-            .map_err(|error| payinsurance_failure(&error))?;
-        let response = self.send_raw(&call.client, built).await?;
+        let response = self
+            .payinsurance(&call, |base, merchant, nonce, token| {
+                close.build(base, merchant, nonce, token)
+            })
+            .await?;
         match MedicalCloseOrder::parse(&response, &call.merchant) {
             Ok(()) => Ok(CloseOutcome::Closed),
             Err(PayInsuranceError::Business { err_code, .. }) if err_code == "ORDERNOTEXIST" => {
@@ -407,15 +417,11 @@ impl Shell {
                     insurance: refund.split.insurance(),
                     reason: refund_reason(&refund.cause),
                 };
-                let built = request
-                    .build(
-                        &call.entry.payinsurance_url,
-                        &call.merchant,
-                        &call.client.next_nonce(),
-                        &call.credentials.access_token(),
-                    )
-                    .map_err(|error| payinsurance_failure(&error))?;
-                let response = self.send_raw(&call.client, built).await?;
+                let response = self
+                    .payinsurance(&call, |base, merchant, nonce, token| {
+                        request.build(base, merchant, nonce, token)
+                    })
+                    .await?;
                 let accepted = MedicalRefundRequest::parse(&response, &call.merchant)
                     .map_err(|error| payinsurance_failure(&error))?;
                 Ok(Some(id(accepted.med_refund_id, "med_refund_id")?))

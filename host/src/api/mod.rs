@@ -104,8 +104,7 @@ impl HostCore {
     /// Answers one request; never panics, never leaks an internal error's text.
     pub async fn handle(&self, request: HostRequest) -> HostResponse {
         if request.body.len() > MAX_BODY_BYTES {
-            return ApiError::new(413, "too_large", "请求体过大", "the body is too large")
-                .response();
+            return ApiError::too_large().response();
         }
         let path = request.path.clone();
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
