@@ -202,11 +202,56 @@ impl SecretSource {
             SecretSource::Env(name) => {
                 std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
             }
-            SecretSource::File(path) => std::fs::read_to_string(path)
-                .map(|text| text.trim().to_owned())
-                .map_err(|error| format!("cannot read {}: {error}", path.display())),
+            SecretSource::File(path) => {
+                let bytes = read_bounded(path, SECRET_FILE_LIMIT_BYTES)?;
+                String::from_utf8(bytes)
+                    .map(|text| text.trim().to_owned())
+                    .map_err(|_| format!("{} is not UTF-8 text", path.display()))
+            }
         }
     }
+}
+
+/// The most a secret file (an API key, an app secret, a password) may hold.
+pub const SECRET_FILE_LIMIT_BYTES: u64 = 16 * 1024;
+/// The most a certificate or private key file may hold.
+pub const CERTIFICATE_FILE_LIMIT_BYTES: u64 = 1024 * 1024;
+/// The most a configuration file may hold.
+pub const CONFIG_FILE_LIMIT_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Linux's `O_NONBLOCK`: opening a FIFO for reading must not wait for a writer.
+const OPEN_NONBLOCKING: i32 = 0o4000;
+
+/// Reads a configuration, secret or certificate file of at most `limit_bytes`. Only regular
+/// files are read: a path naming `/dev/zero` would never end and a FIFO would wait for a writer
+/// forever, so both are refused at once with a reason, as is a file over the limit.
+pub fn read_bounded(path: &std::path::Path, limit_bytes: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let shown = path.display();
+    let not_regular = || format!("{shown} is not a regular file");
+    let metadata = std::fs::metadata(path).map_err(|error| format!("cannot read {shown}: {error}"))?;
+    if !metadata.is_file() {
+        return Err(not_regular());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(OPEN_NONBLOCKING)
+        .open(path)
+        .map_err(|error| format!("cannot read {shown}: {error}"))?;
+    // Checked again on the open file: the path may have been swapped since.
+    let opened = file.metadata().map_err(|error| format!("cannot read {shown}: {error}"))?;
+    if !opened.is_file() {
+        return Err(not_regular());
+    }
+    let mut bytes = Vec::new();
+    file.take(limit_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|error| format!("cannot read {shown}: {error}"))?;
+    if bytes.len() as u64 > limit_bytes {
+        return Err(format!("{shown} is larger than {limit_bytes} bytes"));
+    }
+    Ok(bytes)
 }
 
 #[derive(Deserialize)]
@@ -257,13 +302,8 @@ fn load_identity(
     source: &ClientCertificateSource,
 ) -> Result<cashier_adapters::ClientIdentity, ConfigError> {
     let read = |path: &PathBuf| {
-        std::fs::read(path).map_err(|error| {
-            field_error(
-                entry,
-                "client_certificate",
-                format!("cannot read {}: {error}", path.display()),
-            )
-        })
+        read_bounded(path, CERTIFICATE_FILE_LIMIT_BYTES)
+            .map_err(|reason| field_error(entry, "client_certificate", reason))
     };
     match source {
         ClientCertificateSource::Pkcs12 { path, password } => {
@@ -647,5 +687,45 @@ mod tests {
             ),
             "{bad_url:?}"
         );
+    }
+
+    /// A key file that never ends (`/dev/zero`) or waits for a writer (a FIFO) would hang the
+    /// engine at start; it is refused at once with a typed field error.
+    #[test]
+    fn a_key_file_that_is_not_a_regular_file_is_refused_at_once() {
+        let dir = tempfile_dir("special");
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        let mut specials = vec![PathBuf::from("/dev/zero")];
+        if made.map(|status| status.success()).unwrap_or(false) {
+            specials.push(fifo);
+        }
+        for path in specials {
+            let outcome = EngineConfig::from_json(&json(&format!(r#"{{"file": {path:?}}}"#), ""));
+            match outcome {
+                Err(ConfigError::Field { field: "api_key", reason, .. }) => {
+                    assert!(reason.contains("not a regular file"), "{reason}")
+                }
+                other => panic!("{} gave {other:?}", path.display()),
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_file_over_the_limit_is_refused() {
+        let dir = tempfile_dir("large");
+        let path = dir.join("key");
+        let _ = std::fs::write(&path, vec![b'a'; SECRET_FILE_LIMIT_BYTES as usize + 1]);
+        let outcome = EngineConfig::from_json(&json(&format!(r#"{{"file": {path:?}}}"#), ""));
+        assert!(
+            matches!(&outcome, Err(ConfigError::Field { reason, .. }) if reason.contains("larger than")),
+            "{outcome:?}"
+        );
+    }
+
+    fn tempfile_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("cashier-config-{name}-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        dir
     }
 }

@@ -8,6 +8,7 @@ use cashier_adapters::medical::nhsa::parse;
 use cashier_adapters::medical::sm::{Sm2PrivateKey, Sm2PublicKey};
 use cashier_adapters::HttpResponse;
 use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
 
 fn hex(text: &str) -> Vec<u8> {
     (0..text.len())
@@ -16,15 +17,25 @@ fn hex(text: &str) -> Vec<u8> {
         .collect()
 }
 
+/// The centre's credentials, parsed once: deriving an SM2 public key per input held the target
+/// to about 1,400 inputs a second.
+fn credentials() -> Option<&'static NhsaCredentials> {
+    static CREDENTIALS: OnceLock<Option<NhsaCredentials>> = OnceLock::new();
+    CREDENTIALS
+        .get_or_init(|| {
+            let private = Sm2PrivateKey::from_bytes(&hex("3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8")).ok()?;
+            let public = Sm2PublicKey::from_sec1(&hex("04D5548C7825CBB56150A3506CD57464AF8A1AE0519DFAF3C58221DC810CAF28DD921073768FE3D59CE54E79A49445CF73FED23086537027264D168946D479533E")).ok()?;
+            Some(NhsaCredentials::new("1G8P7D1Q40A3E3A8C30A0000A3D1F4C5", "nhsa-test-secret-for-cashier-0001", private, public))
+        })
+        .as_ref()
+}
+
 fuzz_target!(|data: &[u8]| {
-    let private = Sm2PrivateKey::from_bytes(&hex("3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8"));
-    let public = Sm2PublicKey::from_sec1(&hex("04D5548C7825CBB56150A3506CD57464AF8A1AE0519DFAF3C58221DC810CAF28DD921073768FE3D59CE54E79A49445CF73FED23086537027264D168946D479533E"));
-    let (Ok(private), Ok(public)) = (private, public) else {
+    let Some(credentials) = credentials() else {
         return;
     };
-    let credentials = NhsaCredentials::new("1G8P7D1Q40A3E3A8C30A0000A3D1F4C5", "nhsa-test-secret-for-cashier-0001", private, public);
     let response = HttpResponse { status: 200, body: data.to_vec() };
-    let _ = parse::<FeeUploadRequest>(&response, &credentials);
+    let _ = parse::<FeeUploadRequest>(&response, credentials);
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = cashier_adapters::medical::amount::parse_yuan(text);
     }

@@ -65,14 +65,17 @@ pub async fn run(arguments: &ReconcileArguments) -> CommandOutput {
     else {
         return error(format!("--day must be yyyymmdd, not {:?}", arguments.day));
     };
-    let text = match std::fs::read_to_string(&arguments.config) {
+    let read = cashier_engine::config::read_bounded(
+        &arguments.config,
+        cashier_engine::config::CONFIG_FILE_LIMIT_BYTES,
+    )
+    .and_then(|bytes| {
+        String::from_utf8(bytes)
+            .map_err(|_| format!("{} is not UTF-8 text", arguments.config.display()))
+    });
+    let text = match read {
         Ok(text) => text,
-        Err(reason) => {
-            return error(format!(
-                "cannot read {}: {reason}",
-                arguments.config.display()
-            ))
-        }
+        Err(reason) => return error(reason),
     };
     let config = match EngineConfig::from_json(&text) {
         Ok(config) => config,

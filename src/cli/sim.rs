@@ -32,8 +32,12 @@ pub async fn start(arguments: &SimArguments) -> Result<(Arc<Simulator>, RunningS
     let config = match &arguments.config {
         None => SimConfig::embedded_default(),
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+            let bytes = cashier_engine::config::read_bounded(
+                path,
+                cashier_engine::config::CONFIG_FILE_LIMIT_BYTES,
+            )?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
             SimConfig::from_json(&text)
         }
     }
