@@ -230,7 +230,8 @@ pub fn read_bounded(path: &std::path::Path, limit_bytes: u64) -> Result<Vec<u8>,
     use std::os::unix::fs::OpenOptionsExt;
     let shown = path.display();
     let not_regular = || format!("{shown} is not a regular file");
-    let metadata = std::fs::metadata(path).map_err(|error| format!("cannot read {shown}: {error}"))?;
+    let metadata =
+        std::fs::metadata(path).map_err(|error| format!("cannot read {shown}: {error}"))?;
     if !metadata.is_file() {
         return Err(not_regular());
     }
@@ -240,7 +241,9 @@ pub fn read_bounded(path: &std::path::Path, limit_bytes: u64) -> Result<Vec<u8>,
         .open(path)
         .map_err(|error| format!("cannot read {shown}: {error}"))?;
     // Checked again on the open file: the path may have been swapped since.
-    let opened = file.metadata().map_err(|error| format!("cannot read {shown}: {error}"))?;
+    let opened = file
+        .metadata()
+        .map_err(|error| format!("cannot read {shown}: {error}"))?;
     if !opened.is_file() {
         return Err(not_regular());
     }
@@ -703,7 +706,11 @@ mod tests {
         for path in specials {
             let outcome = EngineConfig::from_json(&json(&format!(r#"{{"file": {path:?}}}"#), ""));
             match outcome {
-                Err(ConfigError::Field { field: "api_key", reason, .. }) => {
+                Err(ConfigError::Field {
+                    field: "api_key",
+                    reason,
+                    ..
+                }) => {
                     assert!(reason.contains("not a regular file"), "{reason}")
                 }
                 other => panic!("{} gave {other:?}", path.display()),
@@ -724,7 +731,8 @@ mod tests {
     }
 
     fn tempfile_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("cashier-config-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("cashier-config-{name}-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         dir
     }
