@@ -42,6 +42,10 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Run the engine, the drivers and the simulator on one thread so that the seed
+        /// replays the run exactly (same summary and end-state fingerprint); slower.
+        #[arg(long)]
+        deterministic: bool,
     },
     /// Signature diagnostic: canonical string, MD5 and HMAC-SHA256 signs, match check and the
     /// usual causes of 签名错误. Exit 0 on a match, 1 on a mismatch, 2 on bad input.
@@ -267,10 +271,17 @@ fn run_serve(arguments: cashier::cli::serve::ServeArguments) -> ExitCode {
 }
 
 fn run_demo(arguments: DemoArguments) -> ExitCode {
-    let Some(runtime) = tokio_runtime() else {
-        return ExitCode::from(2);
+    let outcome = if arguments.deterministic {
+        // One thread: the System's arbiter runs the drivers, the order actors and the
+        // simulator's deliveries.
+        actix_rt::System::new().block_on(demo::run(&arguments))
+    } else {
+        let Some(runtime) = tokio_runtime() else {
+            return ExitCode::from(2);
+        };
+        runtime.block_on(demo::run(&arguments))
     };
-    match runtime.block_on(demo::run(&arguments)) {
+    match outcome {
         Ok(report) => {
             use std::io::Write;
             let _ = std::io::stdout().write_all(demo::render(&report, &arguments).as_bytes());
@@ -297,6 +308,7 @@ fn main() -> ExitCode {
             data_dir,
             concurrency,
             quiet,
+            deterministic,
         } => {
             let faults = match FaultLevel::parse(&faults) {
                 Ok(faults) => faults,
@@ -313,6 +325,7 @@ fn main() -> ExitCode {
                 concurrency,
                 // A progress bar redraws with \r: only on a terminal, never into a pipe or file.
                 progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                deterministic,
             });
         }
         Command::Sim {

@@ -189,11 +189,22 @@ impl SimulatedWorld {
         faults: FaultPlan,
         arbiters: usize,
     ) -> Result<SimulatedWorld, String> {
+        SimulatedWorld::start_tuned(seed, store, faults, arbiters, |_| {})
+    }
+
+    /// [`SimulatedWorld::start`], with `tune` adjusting the engine's runtime.
+    pub fn start_tuned(
+        seed: u64,
+        store: Arc<SledStore>,
+        faults: FaultPlan,
+        arbiters: usize,
+        tune: impl FnOnce(&mut EngineRuntime),
+    ) -> Result<SimulatedWorld, String> {
         let simulated = SimConfig::embedded_default().map_err(|error| error.to_string())?;
         let config = engine_config(&simulated)?;
         let simulator = Arc::new(Simulator::new(simulated, SimOptions::deterministic(seed)));
         simulator.set_fault_plan(faults)?;
-        SimulatedWorld::with_simulator(simulator, config, store, seed, arbiters, |_| {})
+        SimulatedWorld::with_simulator(simulator, config, store, seed, arbiters, tune)
     }
 
     /// Starts an engine on an existing simulator (a restart after a crash keeps WeChat's
@@ -229,6 +240,13 @@ impl SimulatedWorld {
     /// Opens a sled store in `dir`.
     pub fn open_store(dir: &Path) -> Result<Arc<SledStore>, String> {
         SledStore::open(dir)
+            .map(Arc::new)
+            .map_err(|error| error.to_string())
+    }
+
+    /// Opens a sled store in `dir` that flushes on the caller's thread (deterministic runs).
+    pub fn open_store_inline(dir: &Path) -> Result<Arc<SledStore>, String> {
+        SledStore::open_inline(dir)
             .map(Arc::new)
             .map_err(|error| error.to_string())
     }

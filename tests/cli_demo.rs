@@ -1,14 +1,19 @@
 //! The main job (`cashier demo`) runs on embedded defaults and its invariant checks pass, with
-//! faults off and heavy, and again on a reused data directory.
+//! faults off and heavy, and again on a reused data directory; with `--deterministic` a seed
+//! replays the run exactly (issue #11: "a demo seed replays to the same summary twice").
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::process::Command;
 
 fn demo(faults: &str, extra: &[&str]) -> String {
+    demo_seeded("5", faults, extra)
+}
+
+fn demo_seeded(seed: &str, faults: &str, extra: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_cashier"))
         .args([
-            "demo", "--orders", "120", "--seed", "5", "--faults", faults, "--quiet",
+            "demo", "--orders", "120", "--seed", seed, "--faults", faults, "--quiet",
         ])
         .args(extra)
         .output()
@@ -71,4 +76,42 @@ fn demo_runs_again_on_the_same_data_directory() {
         let report = demo("default", &["--data-dir", &data_dir]);
         assert!(all_checks_ok(&report), "{report}");
     }
+}
+
+/// The summary without its wall-clock section (throughput, latencies, wall time).
+fn without_timings(report: &str) -> String {
+    let mut kept = Vec::new();
+    let mut in_performance = false;
+    for line in report.lines() {
+        if line == "Performance" {
+            in_performance = true;
+        } else if line.is_empty() {
+            in_performance = false;
+        }
+        if !in_performance {
+            kept.push(line);
+        }
+    }
+    kept.join("\n")
+}
+
+fn fingerprint(report: &str) -> String {
+    report
+        .lines()
+        .find(|line| line.contains("end-state fingerprint"))
+        .and_then(|line| line.split_whitespace().last())
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_deterministic_demo_seed_replays_to_the_same_summary_and_end_state() {
+    let first = demo("heavy", &["--deterministic"]);
+    let second = demo("heavy", &["--deterministic"]);
+    assert!(all_checks_ok(&first), "{first}");
+    assert_eq!(without_timings(&first), without_timings(&second));
+    assert_eq!(fingerprint(&first), fingerprint(&second));
+    assert!(first.contains("--seed 5 --faults heavy --concurrency 64 --deterministic"));
+    let other_seed = demo_seeded("6", "heavy", &["--deterministic"]);
+    assert_ne!(fingerprint(&first), fingerprint(&other_seed));
 }

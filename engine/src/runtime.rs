@@ -30,6 +30,11 @@ pub struct EngineRuntime {
     pub background_tick: Option<Duration>,
     /// Arbiters (threads) for order actors; one per core by default.
     pub arbiters: usize,
+    /// Runs the order actors on the arbiter of the thread that starts the engine, which must be
+    /// inside an actix System, instead of on arbiters of the engine's own. With a virtual clock,
+    /// seeded nonces, an inline store and no passivation by wall-clock time, a whole simulation
+    /// then runs on one thread and replays exactly from its seed (`cashier demo --deterministic`).
+    pub single_thread: bool,
     /// How long an order actor stays in memory without commands (60 s by default).
     pub idle_passivation: Duration,
     /// How long `start_payment` waits for WeChat's unified order before answering
@@ -49,6 +54,7 @@ impl EngineRuntime {
             arbiters: std::thread::available_parallelism()
                 .map(usize::from)
                 .unwrap_or(2),
+            single_thread: false,
             idle_passivation: crate::actor::IDLE_PASSIVATION,
             start_payment_wait: Duration::from_secs(10),
         }

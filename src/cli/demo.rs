@@ -49,6 +49,15 @@ impl FaultLevel {
         }
     }
 
+    /// The word `parse` reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultLevel::Off => "off",
+            FaultLevel::Default => "default",
+            FaultLevel::Heavy => "heavy",
+        }
+    }
+
     fn plan(self) -> FaultPlan {
         match self {
             FaultLevel::Off => FaultPlan::none(),
@@ -73,6 +82,20 @@ pub struct DemoArguments {
     pub concurrency: usize,
     /// Show the progress bar.
     pub progress: bool,
+    /// Run everything on the calling thread's actix System, so the seed replays the run exactly
+    /// (the caller runs [`run`] inside `actix_rt::System::new().block_on`).
+    pub deterministic: bool,
+}
+
+/// The engine's runtime in a deterministic run: actors on the caller's arbiter, and no
+/// passivation by wall-clock time (a day is far beyond any demo).
+fn tune(deterministic: bool) -> impl Fn(&mut cashier_engine::EngineRuntime) {
+    move |runtime| {
+        if deterministic {
+            runtime.single_thread = true;
+            runtime.idle_passivation = std::time::Duration::from_secs(24 * 3600);
+        }
+    }
 }
 
 /// What the payer does with an order.
@@ -162,6 +185,9 @@ pub struct DemoReport {
     pub reconciliation: (usize, usize, usize, usize),
     /// 医保 orders by final state, and paid ones by pay_type.
     pub medical: Vec<(String, usize)>,
+    /// FNV-1a over every stored record and WeChat's ledger at the end: equal fingerprints mean
+    /// equal end states.
+    pub fingerprint: u64,
 }
 
 /// "p50 µs / p99 µs" of latency samples, sorting them once for both.
@@ -496,7 +522,7 @@ impl Totals {
 /// after every effect settled), keeping the acknowledgement latencies measured so far.
 async fn restart(
     world: Arc<SimulatedWorld>,
-    seed: u64,
+    arguments: &DemoArguments,
     arbiters: usize,
     totals: &mut Totals,
 ) -> Result<Arc<SimulatedWorld>, String> {
@@ -508,9 +534,9 @@ async fn restart(
         world.simulator.clone(),
         config,
         world.store.clone(),
-        seed,
+        arguments.seed,
         arbiters,
-        |_| {},
+        tune(arguments.deterministic),
     )?;
     Ok(Arc::new(next))
 }
@@ -563,15 +589,20 @@ pub async fn run(arguments: &DemoArguments) -> Result<DemoReport, String> {
         .data_dir
         .clone()
         .unwrap_or_else(|| temporary.path().to_path_buf());
-    let store = SimulatedWorld::open_store(&dir)?;
+    let store = if arguments.deterministic {
+        SimulatedWorld::open_store_inline(&dir)?
+    } else {
+        SimulatedWorld::open_store(&dir)?
+    };
     let arbiters = std::thread::available_parallelism()
         .map(usize::from)
         .unwrap_or(2);
-    let mut world = Arc::new(SimulatedWorld::start(
+    let mut world = Arc::new(SimulatedWorld::start_tuned(
         arguments.seed,
         store,
         arguments.faults.plan(),
         arbiters,
+        tune(arguments.deterministic),
     )?);
     let mut rng = ChaCha8Rng::seed_from_u64(arguments.seed);
     let draws: Vec<(u32, u32)> = (0..arguments.orders)
@@ -599,7 +630,7 @@ pub async fn run(arguments: &DemoArguments) -> Result<DemoReport, String> {
         .advance(30, 5)
         .await
         .map_err(|error| error.to_string())?;
-    world = restart(world, arguments.seed, arbiters, &mut totals).await?;
+    world = restart(world, arguments, arbiters, &mut totals).await?;
 
     let batch = arguments.concurrency.max(1);
     let mut repeats = Repeats::default();
@@ -616,7 +647,7 @@ pub async fn run(arguments: &DemoArguments) -> Result<DemoReport, String> {
         .advance(30, 5)
         .await
         .map_err(|error| error.to_string())?;
-    world = restart(world, arguments.seed, arbiters, &mut totals).await?;
+    world = restart(world, arguments, arbiters, &mut totals).await?;
     count_repeats(
         ask_refunds(&world, &planned, 1, batch).await,
         &mut accepted,
@@ -646,8 +677,28 @@ pub async fn run(arguments: &DemoArguments) -> Result<DemoReport, String> {
         .map(|latencies| latencies.clone())
         .unwrap_or_default();
     report.total_s = began.elapsed().as_secs_f64();
+    report.fingerprint = fingerprint(&world)?;
     world.engine.shutdown().await;
     Ok(report)
+}
+
+/// FNV-1a (64-bit) over every record in the store, in order-number order, then WeChat's
+/// ledger (orders and refunds in key order) and its 医保 books.
+fn fingerprint(world: &SimulatedWorld) -> Result<u64, String> {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut add = |bytes: &[u8]| {
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    let mut records = world.engine.orders().map_err(|error| error.to_string())?;
+    records.sort_by(|left, right| left.order_no.cmp(&right.order_no));
+    for record in &records {
+        add(&serde_json::to_vec(record).map_err(|error| error.to_string())?);
+    }
+    add(&serde_json::to_vec(&world.simulator.ledger()).map_err(|error| error.to_string())?);
+    add(world.simulator.medical_view().to_string().as_bytes());
+    Ok(hash)
 }
 
 /// The summary of a finished run: states, refunds, counters summed over restarts, checks.
@@ -993,6 +1044,31 @@ pub fn render(report: &DemoReport, arguments: &DemoArguments) -> String {
         "wall time (drive / total)",
         format!("{:.2} s / {:.2} s", report.drive_s, report.total_s),
     );
+    out.push_str(
+        "\nReplay
+",
+    );
+    line(
+        &mut out,
+        "end-state fingerprint",
+        format!("{:016x}", report.fingerprint),
+    );
+    let replay = format!(
+        "cashier demo --orders {} --seed {} --faults {} --concurrency {} --deterministic",
+        report.orders,
+        arguments.seed,
+        arguments.faults.name(),
+        arguments.concurrency
+    );
+    if arguments.deterministic {
+        line(&mut out, "replays exactly (same fingerprint)", replay);
+    } else {
+        line(
+            &mut out,
+            "threads interleave freely; to replay exactly",
+            replay,
+        );
+    }
     out
 }
 

@@ -717,3 +717,45 @@ async fn payer_fields_follow_the_trade_type() {
         .attempts
         .is_empty());
 }
+
+/// A single-threaded engine runs its actors on the caller's arbiter, so it needs an actix
+/// System there; without one it is refused with a typed error, not a panic.
+#[test]
+fn a_single_threaded_engine_outside_an_actix_system_is_refused() {
+    let started = cashier::simulation::SimulatedWorld::start_tuned(
+        3,
+        std::sync::Arc::new(cashier_engine::store::SledStore::temporary().unwrap()),
+        cashier_harness::FaultPlan::none(),
+        1,
+        |runtime| runtime.single_thread = true,
+    );
+    let error = started.err().unwrap();
+    assert!(error.contains("actix System"), "{error}");
+}
+
+/// Inside an actix System on one thread the engine pays an order end to end.
+#[test]
+fn a_single_threaded_engine_pays_an_order_on_the_callers_thread() {
+    actix_rt::System::new().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let world = cashier::simulation::SimulatedWorld::start_tuned(
+            3,
+            cashier::simulation::SimulatedWorld::open_store_inline(dir.path()).unwrap(),
+            cashier_harness::FaultPlan::none(),
+            1,
+            |runtime| runtime.single_thread = true,
+        )
+        .unwrap();
+        let created = world.engine.create_order(order(500)).await.unwrap().record;
+        let start = world
+            .engine
+            .start_payment(&created.order_no, official_payer())
+            .await
+            .unwrap();
+        world.payer(&start.out_trade_no, "success").unwrap();
+        world.advance(2, 1).await.unwrap();
+        let paid = world.engine.query(&created.order_no).await.unwrap();
+        assert_eq!(paid.state, OrderState::Paid, "{paid:#?}");
+        world.engine.shutdown().await;
+    });
+}

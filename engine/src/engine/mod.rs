@@ -147,6 +147,19 @@ fn start_actix(count: usize) -> Result<(Vec<actix::ArbiterHandle>, actix::System
     receiver.recv().map_err(|_| EngineError::ShuttingDown)
 }
 
+/// The arbiter of the calling thread, for a single-threaded engine.
+fn callers_arbiter() -> Result<actix::ArbiterHandle, EngineError> {
+    if actix_rt::System::try_current().is_none() {
+        return Err(EngineError::InvalidInput {
+            field: "runtime",
+            reason: "a single-threaded engine starts inside an actix System \
+                     (actix_rt::System::new().block_on(...))"
+                .into(),
+        });
+    }
+    Ok(actix_rt::Arbiter::current())
+}
+
 /// One client per merchant and mode (production or sandbox), each on the transport of the
 /// merchant's entry that carries a client certificate (else its first entry).
 fn build_clients(
@@ -229,7 +242,12 @@ impl Engine {
         let keyring = Keyring::load(config.keys.clone(), config.merchants())?;
         let clients = build_clients(&config, &runtime)?;
         let numbers = number_generator(&config, &store, &runtime)?;
-        let (arbiters, system) = start_actix(runtime.arbiters)?;
+        let (arbiters, system) = if runtime.single_thread {
+            (vec![callers_arbiter()?], None)
+        } else {
+            let (arbiters, system) = start_actix(runtime.arbiters)?;
+            (arbiters, Some(system))
+        };
         let nonces = match runtime.nonce_seed {
             Some(seed) => ChaChaNonceSource::seeded(seed ^ 0x5eed),
             None => ChaChaNonceSource::from_entropy(),
@@ -251,7 +269,7 @@ impl Engine {
                 registry: Arc::new(Registry::new(arbiters, runtime.idle_passivation)),
                 numbers,
                 nonces,
-                system: Mutex::new(Some(system)),
+                system: Mutex::new(system),
                 shutting_down: AtomicBool::new(false),
                 runtime,
             }),

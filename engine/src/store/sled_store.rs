@@ -52,6 +52,8 @@ pub struct SledStore {
     next_sequence: Mutex<u64>,
     flush_requests: Mutex<Option<mpsc::Sender<FlushRequest>>>,
     flusher: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Set for a store that flushes on the caller's thread (`open_inline`): its syncer.
+    inline: Option<Mutex<Option<Syncer>>>,
     counters: Arc<Counters>,
     /// The directory whose files are synced (none for a temporary store).
     sync_path: Option<std::path::PathBuf>,
@@ -61,6 +63,17 @@ impl SledStore {
     /// Opens (or creates) a store in `path`, migrating a store of an older format first. Every
     /// flush is followed by `fdatasync`; a directory that was a store and opens empty is refused.
     pub fn open(path: &std::path::Path) -> Result<SledStore, StoreError> {
+        SledStore::open_with(path, false)
+    }
+
+    /// Opens a store that flushes and syncs on the thread that asks, with no flusher thread
+    /// (and so no group commit): a single-threaded simulation then has no hand-off whose
+    /// timing would reorder its wake-ups, and replays exactly.
+    pub fn open_inline(path: &std::path::Path) -> Result<SledStore, StoreError> {
+        SledStore::open_with(path, true)
+    }
+
+    fn open_with(path: &std::path::Path, inline: bool) -> Result<SledStore, StoreError> {
         let existed = durability::was_created(path);
         let db = sled::Config::new().path(path).open().map_err(storage)?;
         let empty = db.open_tree("orders").map_err(storage)?.is_empty()
@@ -69,7 +82,7 @@ impl SledStore {
             return Err(StoreError::Lost(path.display().to_string()));
         }
         let syncer = Syncer::open(path)?;
-        let store = SledStore::from_db(db, Some(syncer))?;
+        let store = SledStore::from_db(db, Some(syncer), inline)?;
         if !existed {
             // The format key written at upgrade is synced; only then is the marker written.
             durability::mark_created(path)?;
@@ -83,10 +96,14 @@ impl SledStore {
             .temporary(true)
             .open()
             .map_err(storage)?;
-        SledStore::from_db(db, None)
+        SledStore::from_db(db, None, false)
     }
 
-    fn from_db(db: sled::Db, syncer: Option<Syncer>) -> Result<SledStore, StoreError> {
+    fn from_db(
+        db: sled::Db,
+        syncer: Option<Syncer>,
+        inline: bool,
+    ) -> Result<SledStore, StoreError> {
         let open = |name: &str| db.open_tree(name).map_err(storage);
         let feed = open("feed")?;
         let last_sequence = match feed.last().map_err(storage)? {
@@ -102,12 +119,17 @@ impl SledStore {
         counters
             .durable_sequence
             .store(last_sequence, Ordering::Release);
-        let flusher_db = db.clone();
-        let flusher_counters = counters.clone();
-        let flusher_thread = std::thread::Builder::new()
-            .name("cashier-flusher".into())
-            .spawn(move || flusher(flusher_db, syncer, receiver, flusher_counters))
-            .map_err(storage)?;
+        let (flusher_thread, inline) = if inline {
+            (None, Some(Mutex::new(syncer)))
+        } else {
+            let flusher_db = db.clone();
+            let flusher_counters = counters.clone();
+            let thread = std::thread::Builder::new()
+                .name("cashier-flusher".into())
+                .spawn(move || flusher(flusher_db, syncer, receiver, flusher_counters))
+                .map_err(storage)?;
+            (Some(thread), None)
+        };
         let store = SledStore {
             orders: open("orders")?,
             index: open("index")?,
@@ -118,7 +140,8 @@ impl SledStore {
             db,
             next_sequence: Mutex::new(last_sequence + 1),
             flush_requests: Mutex::new(Some(sender)),
-            flusher: Mutex::new(Some(flusher_thread)),
+            flusher: Mutex::new(flusher_thread),
+            inline,
             counters,
             sync_path,
         };
@@ -322,28 +345,38 @@ fn flusher(
         while let Ok(next) = receiver.try_recv() {
             waiting.push(next);
         }
-        let covered = counters.committed_sequence.load(Ordering::Acquire);
-        let result = db
-            .flush()
-            .map(|_| ())
-            .map_err(storage)
-            .and_then(|()| match &mut syncer {
-                Some(syncer) => syncer.sync(),
-                None => Ok(()),
-            });
-        if result.is_ok() {
-            counters
-                .durable_sequence
-                .fetch_max(covered, Ordering::AcqRel);
-        }
-        counters.flushes.fetch_add(1, Ordering::Relaxed);
-        counters
-            .requests
-            .fetch_add(waiting.len() as u64, Ordering::Relaxed);
+        let result = flush_and_sync(&db, &mut syncer, &counters, waiting.len() as u64);
         for waiter in waiting {
             let _ = waiter.send(result.clone());
         }
     }
+}
+
+/// One flush and sync serving `requests` flush requests; feed entries committed before it
+/// started are durable once it succeeds.
+fn flush_and_sync(
+    db: &sled::Db,
+    syncer: &mut Option<Syncer>,
+    counters: &Counters,
+    requests: u64,
+) -> Result<(), StoreError> {
+    let covered = counters.committed_sequence.load(Ordering::Acquire);
+    let result = db
+        .flush()
+        .map(|_| ())
+        .map_err(storage)
+        .and_then(|()| match syncer {
+            Some(syncer) => syncer.sync(),
+            None => Ok(()),
+        });
+    if result.is_ok() {
+        counters
+            .durable_sequence
+            .fetch_max(covered, Ordering::AcqRel);
+    }
+    counters.flushes.fetch_add(1, Ordering::Relaxed);
+    counters.requests.fetch_add(requests, Ordering::Relaxed);
+    result
 }
 
 impl Store for SledStore {
@@ -384,6 +417,13 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> FlushFuture {
+        if let Some(syncer) = &self.inline {
+            let result = match syncer.lock() {
+                Ok(mut syncer) => flush_and_sync(&self.db, &mut syncer, &self.counters, 1),
+                Err(_) => Err(StoreError::Closed),
+            };
+            return Box::pin(std::future::ready(result));
+        }
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let queued = self
             .flush_requests
