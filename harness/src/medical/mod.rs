@@ -119,6 +119,8 @@ pub(crate) struct MedicalState {
     pub(crate) refunds: BTreeMap<String, Split>,
     /// med_trans_id → payinsurance order.
     pub(crate) orders: BTreeMap<String, MedicalOrder>,
+    /// The centre's parsed keys, once the first request needed them.
+    pub(crate) centre_keys: centre::CentreKeysCache,
 }
 
 /// How long an authCode and a payAuthNo live (the sources say "minutes").
