@@ -134,6 +134,10 @@ enum Command {
         /// Keep the store here instead of a temporary directory.
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
+        /// Keep the store on a FUSE disk that loses unsynced writes, and cut its power after
+        /// about one kill in three (needs --features chaos and /dev/fuse).
+        #[arg(long)]
+        power_cuts: bool,
     },
     /// One engine life of a chaos campaign (run by `cashier chaos`).
     #[command(hide = true)]
@@ -349,6 +353,7 @@ fn main() -> ExitCode {
             kills,
             seed,
             data_dir,
+            power_cuts,
         } => {
             let Some(runtime) = tokio_runtime() else {
                 return ExitCode::from(2);
@@ -365,6 +370,7 @@ fn main() -> ExitCode {
                 seed,
                 executable,
                 data_dir,
+                power_cuts,
             };
             match runtime.block_on(cashier::cli::chaos::run(&arguments)) {
                 Ok(report) => cashier::cli::CommandOutput {

@@ -22,6 +22,7 @@ async fn engine_killed_at_random_moments_recovers_without_losing_or_doubling_mon
         seed,
         executable: env!("CARGO_BIN_EXE_cashier").into(),
         data_dir: None,
+        power_cuts: false,
     };
     let report = cashier::cli::chaos::run(&arguments).await.unwrap();
     eprintln!("{}", cashier::cli::chaos::render(&report, seed));

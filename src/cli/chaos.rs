@@ -12,7 +12,9 @@
 //! wall-clock moments under load and, in a build with the `chaos` feature, every other life is
 //! also armed with the engine's seeded failpoints (`cashier_engine::failpoints`): it may abort
 //! between commit and sync, between sync and the outgoing call, between WeChat's answer and its
-//! record, or during recovery.
+//! record, or during recovery. With `--power-cuts` (same feature) the store lives on the
+//! power-cut disk and about one life in three ends with a power cut after its SIGKILL: every
+//! write never synced is lost, and every check must still pass.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,6 +38,8 @@ pub struct ChaosArguments {
     pub executable: PathBuf,
     /// Where the store lives (a temporary directory when absent).
     pub data_dir: Option<PathBuf>,
+    /// Keep the store on the power-cut disk and cut the power after some kills.
+    pub power_cuts: bool,
 }
 
 /// What a campaign found.
@@ -50,6 +54,8 @@ pub struct ChaosReport {
     pub failpoint_aborts: u32,
     /// Orders, paid orders, paid through 医保.
     pub orders: (usize, usize, usize),
+    /// Power cuts made, and the bytes written but never synced that they dropped.
+    pub power_cuts: (u32, u64),
     /// Problems found (empty: all checks passed).
     pub problems: Vec<String>,
 }
@@ -174,10 +180,18 @@ pub async fn run(arguments: &ChaosArguments) -> Result<ChaosReport, String> {
     .map_err(|error| error.to_string())?;
     let sim = server.base_url();
     let temporary = tempfile::tempdir().map_err(|error| error.to_string())?;
-    let dir = arguments
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| temporary.path().join("store"));
+    let mut power = match (arguments.power_cuts, &arguments.data_dir) {
+        (true, Some(_)) => {
+            return Err("--power-cuts keeps the store on its own disk: no --data-dir".into())
+        }
+        (true, None) => Some(crate::cli::chaos_power::PowerCuts::mount()?),
+        (false, _) => None,
+    };
+    let dir = match (&power, &arguments.data_dir) {
+        (Some(power), _) => power.store_dir(),
+        (None, Some(dir)) => dir.clone(),
+        (None, None) => temporary.path().join("store"),
+    };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map_err(|error| error.to_string())?
@@ -202,6 +216,9 @@ pub async fn run(arguments: &ChaosArguments) -> Result<ChaosReport, String> {
         }
         report.failpoint_aborts += u32::from(stop(child));
         report.kills += 1;
+        if let Some(power) = power.as_mut().filter(|_| rng.next_u32() % 3 == 0) {
+            power.cut()?;
+        }
         report.caught_in_flight += inspect(&dir, kill, &mut report.problems);
     }
     // The last life: no new orders; recovery resumes everything while time runs out.
@@ -244,6 +261,10 @@ pub async fn run(arguments: &ChaosArguments) -> Result<ChaosReport, String> {
             .problems
             .push("no kill interrupted a request: recovery was not exercised".into());
     }
+    store.close();
+    if let Some(power) = &power {
+        report.power_cuts = (power.cuts, power.dropped_bytes);
+    }
     server.shutdown().await;
     Ok(report)
 }
@@ -254,6 +275,13 @@ pub fn render(report: &ChaosReport, seed: u64) -> String {
         "cashier chaos: seed {seed}, {} kills ({} of them at a failpoint first), {} requests caught in flight\n{} orders, {} paid ({} through 医保)\n",
         report.kills, report.failpoint_aborts, report.caught_in_flight, report.orders.0, report.orders.1, report.orders.2
     );
+    if report.power_cuts.0 > 0 {
+        out.push_str(&format!(
+            "{} power cuts dropped {} KB written but never synced\n",
+            report.power_cuts.0,
+            report.power_cuts.1 / 1024
+        ));
+    }
     if report.problems.is_empty() {
         out.push_str("every check OK\n");
     } else {

@@ -3,6 +3,7 @@
 
 pub mod chaos;
 pub mod chaos_child;
+pub mod chaos_power;
 pub mod demo;
 pub mod demo_medical;
 pub mod load;

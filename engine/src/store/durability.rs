@@ -86,11 +86,17 @@ pub(crate) fn was_created(dir: &Path) -> bool {
     dir.join(MARKER_FILE).exists()
 }
 
-/// Marks the directory as a store, durably (the marker and its directory entry are synced).
+/// Marks the directory as a store, durably: the marker and its directory entry are synced, and
+/// so is the parent's entry for the directory (sled may have just created it), or a power cut
+/// could take the whole store away, marker included, and the next start would begin afresh.
 pub(crate) fn mark_created(dir: &Path) -> Result<(), StoreError> {
     let path = dir.join(MARKER_FILE);
     std::fs::write(&path, b"cashier store: its data must never be empty\n")
         .and_then(|()| File::open(&path)?.sync_all())
         .map_err(|error| io("writing", &path, error))?;
-    sync_directory(dir)
+    sync_directory(dir)?;
+    match dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        Some(parent) => sync_directory(parent),
+        None => sync_directory(Path::new(".")),
+    }
 }
