@@ -31,8 +31,8 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// WeChat's misbehaviour: off, default or heavy.
-        #[arg(long, default_value = "default")]
-        faults: String,
+        #[arg(long, default_value = "default", value_parser = FaultLevel::parse)]
+        faults: FaultLevel,
         /// Keep the store here instead of a temporary directory.
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
@@ -139,6 +139,27 @@ enum Command {
         #[arg(long)]
         power_cuts: bool,
     },
+    /// A long run at a steady rate (default: one hour at 200 orders/s with the default
+    /// faults): the engine as its own process over HTTP, a line of figures a minute (orders,
+    /// start_payment p50/p99, RSS), then every order checked against the books. Exit 1 on a
+    /// problem.
+    Soak {
+        /// How long the load runs.
+        #[arg(long, default_value_t = 60)]
+        minutes: u64,
+        /// Seconds instead of minutes (short runs in tests).
+        #[arg(long, hide = true)]
+        seconds: Option<u64>,
+        /// Orders started per second.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        /// WeChat's misbehaviour: off, default or heavy.
+        #[arg(long, default_value = "default", value_parser = FaultLevel::parse)]
+        faults: FaultLevel,
+        /// The seed of the orders and of the simulator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// One engine life of a chaos campaign (run by `cashier chaos`).
     #[command(hide = true)]
     ChaosChild {
@@ -154,6 +175,8 @@ enum Command {
         drain: bool,
         #[arg(long)]
         failpoints: Option<u64>,
+        #[arg(long)]
+        soak_rate: Option<u32>,
     },
     /// Run the WeChat Pay v2 simulator on loopback. The first output line is
     /// `listening on http://ADDR`; the control API lives under /__sim/ (see README).
@@ -285,11 +308,18 @@ fn run_demo(arguments: DemoArguments) -> ExitCode {
         };
         runtime.block_on(demo::run(&arguments))
     };
+    report_and_exit(
+        outcome.map(|report| (demo::render(&report, &arguments), demo::all_ok(&report))),
+    )
+}
+
+/// Prints a report and exits 0 when its checks passed, 1 when not, 2 when the run failed.
+fn report_and_exit(outcome: Result<(String, bool), String>) -> ExitCode {
+    use std::io::Write;
     match outcome {
-        Ok(report) => {
-            use std::io::Write;
-            let _ = std::io::stdout().write_all(demo::render(&report, &arguments).as_bytes());
-            if demo::all_ok(&report) {
+        Ok((text, ok)) => {
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            if ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -300,6 +330,21 @@ fn run_demo(arguments: DemoArguments) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn run_soak(arguments: cashier::cli::soak::SoakArguments) -> ExitCode {
+    if arguments.rate == 0 {
+        eprintln!("error: --rate must be at least 1");
+        return ExitCode::from(2);
+    }
+    let Some(runtime) = tokio_runtime() else {
+        return ExitCode::from(2);
+    };
+    let outcome = runtime.block_on(cashier::cli::soak::run(&arguments));
+    report_and_exit(outcome.map(|report| {
+        let text = cashier::cli::soak::render(&report, &arguments);
+        (text, report.problems.is_empty())
+    }))
 }
 
 fn main() -> ExitCode {
@@ -314,13 +359,6 @@ fn main() -> ExitCode {
             quiet,
             deterministic,
         } => {
-            let faults = match FaultLevel::parse(&faults) {
-                Ok(faults) => faults,
-                Err(message) => {
-                    eprintln!("error: {message}");
-                    return ExitCode::from(2);
-                }
-            };
             return run_demo(DemoArguments {
                 orders,
                 seed,
@@ -383,6 +421,27 @@ fn main() -> ExitCode {
                 },
             }
         }
+        Command::Soak {
+            minutes,
+            seconds,
+            rate,
+            faults,
+            seed,
+        } => {
+            return run_soak(cashier::cli::soak::SoakArguments {
+                duration: std::time::Duration::from_secs(seconds.unwrap_or(minutes * 60)),
+                rate,
+                seed,
+                faults: faults.plan(),
+                executable: match std::env::current_exe() {
+                    Ok(path) => path,
+                    Err(error) => {
+                        eprintln!("error: {error}");
+                        return ExitCode::from(2);
+                    }
+                },
+            });
+        }
         Command::ChaosChild {
             sim,
             data_dir,
@@ -390,6 +449,7 @@ fn main() -> ExitCode {
             seed,
             drain,
             failpoints,
+            soak_rate,
         } => {
             let Some(runtime) = tokio_runtime() else {
                 return ExitCode::from(2);
@@ -401,6 +461,7 @@ fn main() -> ExitCode {
                 seed,
                 drain,
                 failpoints,
+                soak_rate,
             };
             return match runtime.block_on(cashier::cli::chaos_child::run(arguments)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -123,15 +123,27 @@ fn inspect(dir: &Path, kill: u32, problems: &mut Vec<String>) -> usize {
     records.iter().map(in_flight).sum()
 }
 
-fn spawn(
-    arguments: &ChaosArguments,
+/// What a life of the engine process does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Life {
+    /// Drive orders one after another (and, in a `chaos` build with an odd seed, arm the
+    /// failpoints).
+    Drive,
+    /// Recovery only: no new orders.
+    Drain,
+    /// Open-loop orders at this rate a second, with a line of figures on stderr every minute.
+    Soak(u32),
+}
+
+pub(crate) fn spawn(
+    executable: &Path,
     sim: &str,
     dir: &Path,
     port: u16,
     seed: u64,
-    drain: bool,
+    life: Life,
 ) -> Result<Child, String> {
-    let mut command = Command::new(&arguments.executable);
+    let mut command = Command::new(executable);
     command
         .args([
             "chaos-child",
@@ -146,39 +158,76 @@ fn spawn(
         .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    if drain {
-        command.arg("--drain");
-    } else if seed % 2 == 1 && cashier_engine::failpoints::COMPILED_IN {
-        // Every other life may also end at a dangerous instant, not only at a wall-clock one.
-        command.args(["--failpoints", &seed.to_string()]);
+    match life {
+        Life::Drain => {
+            command.arg("--drain");
+        }
+        Life::Soak(rate) => {
+            command
+                .args(["--soak-rate", &rate.to_string()])
+                .stderr(Stdio::piped());
+        }
+        Life::Drive if seed % 2 == 1 && cashier_engine::failpoints::COMPILED_IN => {
+            // Every other life may also end at a dangerous instant, not only at a wall-clock one.
+            command.args(["--failpoints", &seed.to_string()]);
+        }
+        Life::Drive => {}
     }
     command
         .spawn()
-        .map_err(|error| format!("cannot run {}: {error}", arguments.executable.display()))
+        .map_err(|error| format!("cannot run {}: {error}", executable.display()))
 }
 
 /// Stops a life; true when it had already ended by itself (a failpoint).
-fn stop(mut child: Child) -> bool {
+pub(crate) fn stop(mut child: Child) -> bool {
     let ended = matches!(child.try_wait(), Ok(Some(_)));
     let _ = child.kill();
     let _ = child.wait();
     ended
 }
 
+/// What a campaign runs against: the simulator of a seed behind its HTTP server on loopback,
+/// the port the engine serves notifications on, and the simulator's delivery client.
+pub(crate) struct Rig {
+    pub(crate) simulator: Arc<Simulator>,
+    pub(crate) server: cashier_harness::server::RunningServer,
+    pub(crate) sim: String,
+    pub(crate) port: u16,
+    pub(crate) sink: HttpSink,
+}
+
+impl Rig {
+    pub(crate) async fn start(seed: u64) -> Result<Rig, String> {
+        let simulator = Arc::new(Simulator::new(
+            SimConfig::embedded_default().map_err(|error| error.to_string())?,
+            SimOptions::deterministic(seed),
+        ));
+        let server = cashier_harness::server::start(
+            simulator.clone(),
+            "127.0.0.1:0".parse().map_err(|_| "address")?,
+            None,
+        )
+        .await
+        .map_err(|error| error.to_string())?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|address| address.port())
+            .map_err(|error| error.to_string())?;
+        Ok(Rig {
+            simulator,
+            sim: server.base_url(),
+            server,
+            port,
+            sink: HttpSink::new()?,
+        })
+    }
+}
+
 /// Runs the campaign.
 pub async fn run(arguments: &ChaosArguments) -> Result<ChaosReport, String> {
-    let simulator = Arc::new(Simulator::new(
-        SimConfig::embedded_default().map_err(|error| error.to_string())?,
-        SimOptions::deterministic(arguments.seed),
-    ));
-    let server = cashier_harness::server::start(
-        simulator.clone(),
-        "127.0.0.1:0".parse().map_err(|_| "address")?,
-        None,
-    )
-    .await
-    .map_err(|error| error.to_string())?;
-    let sim = server.base_url();
+    let rig = Rig::start(arguments.seed).await?;
+    let (simulator, sim, port, sink) = (&rig.simulator, rig.sim.as_str(), rig.port, &rig.sink);
+    let executable = arguments.executable.as_path();
     let temporary = tempfile::tempdir().map_err(|error| error.to_string())?;
     let mut power = match (arguments.power_cuts, &arguments.data_dir) {
         (true, Some(_)) => {
@@ -192,26 +241,21 @@ pub async fn run(arguments: &ChaosArguments) -> Result<ChaosReport, String> {
         (None, Some(dir)) => dir.clone(),
         (None, None) => temporary.path().join("store"),
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map_err(|error| error.to_string())?
-        .port();
-    let sink = HttpSink::new()?;
     let mut rng = ChaCha8Rng::seed_from_u64(arguments.seed);
     let mut report = ChaosReport::default();
     for kill in 0..arguments.kills {
         let child = spawn(
-            arguments,
-            &sim,
+            executable,
+            sim,
             &dir,
             port,
             arguments.seed.wrapping_add(u64::from(kill)),
-            false,
+            Life::Drive,
         )?;
         let life = Duration::from_millis(250 + u64::from(rng.next_u32() % 600));
         let started = Instant::now();
         while started.elapsed() < life {
-            simulator.advance(3, &sink).await;
+            simulator.advance(3, sink).await;
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         report.failpoint_aborts += u32::from(stop(child));
@@ -221,24 +265,47 @@ pub async fn run(arguments: &ChaosArguments) -> Result<ChaosReport, String> {
         }
         report.caught_in_flight += inspect(&dir, kill, &mut report.problems);
     }
-    // The last life: no new orders; recovery resumes everything while time runs out.
-    let child = spawn(arguments, &sim, &dir, port, arguments.seed, true)?;
+    let (orders, problems) = drain_and_check(&rig, executable, &dir, arguments.seed).await?;
+    report.orders = orders;
+    report.problems.extend(problems);
+    if report.kills > 0 && report.caught_in_flight == 0 {
+        report
+            .problems
+            .push("no kill interrupted a request: recovery was not exercised".into());
+    }
+    if let Some(power) = &power {
+        report.power_cuts = (power.cuts, power.dropped_bytes);
+    }
+    rig.server.shutdown().await;
+    Ok(report)
+}
+
+/// The last life: no new orders; recovery resumes everything while virtual time runs out
+/// (three hours and more). Then the store is checked against WeChat's and NHSA's books.
+/// Returns (orders, paid, paid through 医保) and the problems found.
+pub(crate) async fn drain_and_check(
+    rig: &Rig,
+    executable: &Path,
+    dir: &Path,
+    seed: u64,
+) -> Result<((usize, usize, usize), Vec<String>), String> {
+    let (simulator, sink) = (&rig.simulator, &rig.sink);
+    let mut problems = Vec::new();
+    let child = spawn(executable, &rig.sim, dir, rig.port, seed, Life::Drain)?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     for (steps, seconds) in [(200, 60), (40, 900)] {
         for _ in 0..steps {
-            simulator.advance(seconds, &sink).await;
+            simulator.advance(seconds, sink).await;
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     if stop(child) {
-        report
-            .problems
-            .push("the recovery-only life ended by itself".into());
+        problems.push("the recovery-only life ended by itself".into());
     }
-    let store = SledStore::open(&dir).map_err(|error| error.to_string())?;
+    let store = SledStore::open(dir).map_err(|error| error.to_string())?;
     let records = store.all_orders().map_err(|error| error.to_string())?;
-    report.orders = (
+    let orders = (
         records.len(),
         records
             .iter()
@@ -249,24 +316,15 @@ pub async fn run(arguments: &ChaosArguments) -> Result<ChaosReport, String> {
             .filter(|record| record.paid_medical().next().is_some())
             .count(),
     );
-    for (check, failures) in crate::simulation::ledger_checks(&records, &simulator) {
-        report.problems.extend(
+    for (check, failures) in crate::simulation::ledger_checks(&records, simulator) {
+        problems.extend(
             failures
                 .into_iter()
                 .map(|failure| format!("{check}: {failure}")),
         );
     }
-    if report.kills > 0 && report.caught_in_flight == 0 {
-        report
-            .problems
-            .push("no kill interrupted a request: recovery was not exercised".into());
-    }
     store.close();
-    if let Some(power) = &power {
-        report.power_cuts = (power.cuts, power.dropped_bytes);
-    }
-    server.shutdown().await;
-    Ok(report)
+    Ok((orders, problems))
 }
 
 /// The report as text.

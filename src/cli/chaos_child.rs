@@ -40,6 +40,9 @@ pub struct ChildArguments {
     pub drain: bool,
     /// Arms the engine's failpoints with this seed (builds with the `chaos` feature only).
     pub failpoints: Option<u64>,
+    /// Soak: start orders at this rate per second (open loop) instead of one after another,
+    /// and print a line of figures to stderr every minute.
+    pub soak_rate: Option<u32>,
 }
 
 /// Failpoint hits that abort, per million: about one abort in a half-second life under load.
@@ -152,7 +155,19 @@ pub async fn run(arguments: ChildArguments) -> Result<(), String> {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
     }
-    drive(&engine, &transport, &arguments.sim, arguments.seed).await;
+    match arguments.soak_rate {
+        Some(rate) => {
+            crate::cli::soak_child::drive(
+                engine,
+                transport,
+                arguments.sim.clone(),
+                arguments.seed,
+                rate,
+            )
+            .await
+        }
+        None => drive(&engine, &transport, &arguments.sim, arguments.seed).await,
+    }
     Ok(())
 }
 
@@ -194,43 +209,55 @@ async fn refund_all_or_half(engine: &Engine, order_no: &OrderNumber, amount_fen:
 async fn drive(engine: &Engine, http: &ReqwestTransport, sim: &str, seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     loop {
-        let amount_fen = 100 + u64::from(rng.next_u32() % 10_000);
-        if rng.next_u32() % 5 == 0 {
-            drive_medical(engine, http, sim, amount_fen * 10).await;
-            continue;
-        }
-        let (entry, openid) = ENTRIES[(rng.next_u32() % 4) as usize];
-        let Some(order_no) = new_order(engine, amount_fen, 1).await else {
-            continue;
-        };
-        let request = PaymentRequest {
-            entry: entry.into(),
-            openid: openid.and_then(|openid| OpenId::new(openid).ok()),
-            client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-        };
-        let out_trade_no: OutTradeNo = match engine.start_payment(&order_no, request).await {
-            Ok(start) => start.out_trade_no,
-            Err(cashier_engine::EngineError::PaymentNotReady { out_trade_no, .. }) => out_trade_no,
-            Err(_) => continue,
-        };
-        if rng.next_u32() % 10 < 8 {
-            let _ = control(
-                http,
-                sim,
-                "pay",
-                serde_json::json!({ "out_trade_no": out_trade_no.as_str(), "outcome": "success" }),
-            )
+        one_order(engine, http, sim, &mut rng).await;
+    }
+}
+
+/// One order of the mix: one in five through 医保, the rest on a random entry, 80% paid and
+/// half of those half refunded. Returns how long `start_payment` took (WeChat Pay orders).
+pub(crate) async fn one_order(
+    engine: &Engine,
+    http: &ReqwestTransport,
+    sim: &str,
+    rng: &mut ChaCha8Rng,
+) -> Option<Duration> {
+    let amount_fen = 100 + u64::from(rng.next_u32() % 10_000);
+    if rng.next_u32() % 5 == 0 {
+        drive_medical(engine, http, sim, amount_fen * 10).await;
+        return None;
+    }
+    let (entry, openid) = ENTRIES[(rng.next_u32() % 4) as usize];
+    let order_no = new_order(engine, amount_fen, 1).await?;
+    let request = PaymentRequest {
+        entry: entry.into(),
+        openid: openid.and_then(|openid| OpenId::new(openid).ok()),
+        client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    };
+    let asked = std::time::Instant::now();
+    let out_trade_no: OutTradeNo = match engine.start_payment(&order_no, request).await {
+        Ok(start) => start.out_trade_no,
+        Err(cashier_engine::EngineError::PaymentNotReady { out_trade_no, .. }) => out_trade_no,
+        Err(_) => return None,
+    };
+    let start_payment = asked.elapsed();
+    if rng.next_u32() % 10 < 8 {
+        let _ = control(
+            http,
+            sim,
+            "pay",
+            serde_json::json!({ "out_trade_no": out_trade_no.as_str(), "outcome": "success" }),
+        )
+        .await;
+        // The client's hint starts a query; asking WeChat now waits for its answer.
+        let _ = engine
+            .report_client_result(&out_trade_no, ClientResult::Ok)
             .await;
-            // The client's hint starts a query; asking WeChat now waits for its answer.
-            let _ = engine
-                .report_client_result(&out_trade_no, ClientResult::Ok)
-                .await;
-            let paid = engine.query_wechat(&order_no, Duration::from_secs(2)).await;
-            if paid.is_ok_and(|record| record.state.is_paid()) && rng.next_u32() % 2 == 0 {
-                refund_all_or_half(engine, &order_no, amount_fen / 2).await;
-            }
+        let paid = engine.query_wechat(&order_no, Duration::from_secs(2)).await;
+        if paid.is_ok_and(|record| record.state.is_paid()) && rng.next_u32() % 2 == 0 {
+            refund_all_or_half(engine, &order_no, amount_fen / 2).await;
         }
     }
+    Some(start_payment)
 }
 
 /// A 医保 order: the payer authorises, the engine pre-settles and orders, the payer pays in the

@@ -58,7 +58,8 @@ impl FaultLevel {
         }
     }
 
-    fn plan(self) -> FaultPlan {
+    /// The fault plan of this level.
+    pub fn plan(self) -> FaultPlan {
         match self {
             FaultLevel::Off => FaultPlan::none(),
             FaultLevel::Default => FaultPlan::default_mix(),

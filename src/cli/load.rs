@@ -60,7 +60,7 @@ fn status_field(status: &str, name: &str) -> u64 {
 }
 
 /// `(context switches of every thread, resident bytes)` of this process, from /proc.
-fn process_counters() -> (u64, u64) {
+pub(crate) fn process_counters() -> (u64, u64) {
     let mut switches = 0;
     if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
         for task in tasks.flatten() {

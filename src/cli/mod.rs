@@ -13,6 +13,8 @@ pub mod reconcile;
 pub mod serve;
 pub mod sign;
 pub mod sim;
+pub mod soak;
+pub mod soak_child;
 
 /// What a subcommand produced: its standard output and its exit status.
 #[derive(Clone, Debug, PartialEq, Eq)]

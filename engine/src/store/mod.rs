@@ -23,7 +23,7 @@ use std::pin::Pin;
 use cashier_adapters::OpenId;
 
 pub use format::{decode_event, decode_record, encode, version_of, CURRENT_FORMAT};
-pub use sled_store::SledStore;
+pub use sled_store::{SledStore, StoreOptions};
 
 use crate::feed::{FeedEntry, Notice};
 use crate::model::{LoggedEvent, OrderRecord, OrderState, UnionId};

@@ -40,6 +40,26 @@ struct Counters {
     durable_sequence: AtomicU64,
 }
 
+/// How a store is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// sled's page cache (sled's own default is 1 GiB, which a long-running engine fills with
+    /// pages of orders it will not read again).
+    pub cache_bytes: u64,
+    /// Flush and sync on the asking thread instead of the group-commit flusher
+    /// ([`SledStore::open_inline`]).
+    pub inline_flush: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            cache_bytes: 128 * 1024 * 1024,
+            inline_flush: false,
+        }
+    }
+}
+
 /// The sled store.
 pub struct SledStore {
     db: sled::Db,
@@ -63,19 +83,34 @@ impl SledStore {
     /// Opens (or creates) a store in `path`, migrating a store of an older format first. Every
     /// flush is followed by `fdatasync`; a directory that was a store and opens empty is refused.
     pub fn open(path: &std::path::Path) -> Result<SledStore, StoreError> {
-        SledStore::open_with(path, false)
+        SledStore::open_with(path, StoreOptions::default())
     }
 
     /// Opens a store that flushes and syncs on the thread that asks, with no flusher thread
     /// (and so no group commit): a single-threaded simulation then has no hand-off whose
     /// timing would reorder its wake-ups, and replays exactly.
     pub fn open_inline(path: &std::path::Path) -> Result<SledStore, StoreError> {
-        SledStore::open_with(path, true)
+        SledStore::open_with(
+            path,
+            StoreOptions {
+                inline_flush: true,
+                ..StoreOptions::default()
+            },
+        )
     }
 
-    fn open_with(path: &std::path::Path, inline: bool) -> Result<SledStore, StoreError> {
+    /// Opens (or creates) a store in `path` with `options`.
+    pub fn open_with(
+        path: &std::path::Path,
+        options: StoreOptions,
+    ) -> Result<SledStore, StoreError> {
+        let inline = options.inline_flush;
         let existed = durability::was_created(path);
-        let db = sled::Config::new().path(path).open().map_err(storage)?;
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(options.cache_bytes)
+            .open()
+            .map_err(storage)?;
         let empty = db.open_tree("orders").map_err(storage)?.is_empty()
             && db.open_tree("meta").map_err(storage)?.is_empty();
         if existed && empty {
