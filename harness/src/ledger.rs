@@ -197,6 +197,10 @@ pub struct Ledger {
     /// `refund_id` → refund.
     #[serde(skip)]
     pub by_refund_id: BTreeMap<String, RefundKey>,
+    /// `out_trade_no` → its orders (one per merchant world that used the number), so a
+    /// lookup by number is O(log n), not a scan of every order.
+    #[serde(skip)]
+    pub by_out_trade_no: BTreeMap<String, Vec<OrderKey>>,
 }
 
 impl Ledger {
@@ -222,10 +226,24 @@ impl Ledger {
 
     /// Finds every order with this `out_trade_no` in any scope (for the control API).
     pub fn orders_named(&self, out_trade_no: &str) -> Vec<&SimOrder> {
-        self.orders
-            .values()
-            .filter(|order| order.key.out_trade_no == out_trade_no)
+        self.by_out_trade_no
+            .get(out_trade_no)
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.orders.get(key))
             .collect()
+    }
+
+    /// Inserts or replaces an order, keeping the number index.
+    pub fn insert_order(&mut self, order: SimOrder) {
+        let keys = self
+            .by_out_trade_no
+            .entry(order.key.out_trade_no.clone())
+            .or_default();
+        if !keys.contains(&order.key) {
+            keys.push(order.key.clone());
+        }
+        self.orders.insert(order.key.clone(), order);
     }
 
     /// An order's refunds in creation order.

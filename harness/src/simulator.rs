@@ -289,7 +289,7 @@ impl Simulator {
             payer_actions: Vec::new(),
             refunds: Vec::new(),
         };
-        state.ledger.orders.insert(order.key.clone(), order.clone());
+        state.ledger.insert_order(order.clone());
         order
     }
 

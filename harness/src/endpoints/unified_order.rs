@@ -227,7 +227,7 @@ fn rules(call: &mut Call<'_, '_>) -> Result<Fields, Rejection> {
                 }
                 issue_links(state, &mut order);
                 let reply = reply_of(&order);
-                state.ledger.orders.insert(key, order);
+                state.ledger.insert_order(order);
                 Ok(reply)
             }
         };
@@ -266,6 +266,6 @@ fn rules(call: &mut Call<'_, '_>) -> Result<Fields, Rejection> {
     let reply = reply_of(&order);
     state.expiries.insert((order.expires_ms, key.clone()));
     state.ledger.by_prepay_id.insert(prepay_id, key.clone());
-    state.ledger.orders.insert(key, order);
+    state.ledger.insert_order(order);
     Ok(reply)
 }

@@ -119,6 +119,11 @@ pub(crate) struct MedicalState {
     pub(crate) refunds: BTreeMap<String, Split>,
     /// med_trans_id → payinsurance order.
     pub(crate) orders: BTreeMap<String, MedicalOrder>,
+    /// (mch_id, hosp_out_trade_no) → med_trans_id: lookups by the hospital's number in
+    /// O(log n).
+    pub(crate) by_hosp_number: BTreeMap<(String, String), String>,
+    /// (mch_id, hosp_out_refund_no) → med_trans_id.
+    pub(crate) by_refund_number: BTreeMap<(String, String), String>,
     /// The centre's parsed keys, once the first request needed them.
     pub(crate) centre_keys: centre::CentreKeysCache,
 }

@@ -182,9 +182,9 @@ fn unified_order(
     let mch_id = fields.get("mch_id").unwrap_or("").to_owned();
     if let Some(existing) = state
         .medical
-        .orders
-        .values()
-        .find(|order| order.hosp_out_trade_no == hosp_out_trade_no && order.mch_id == mch_id)
+        .by_hosp_number
+        .get(&(mch_id.clone(), hosp_out_trade_no.clone()))
+        .and_then(|id| state.medical.orders.get(id))
     {
         return Ok(order_reply(existing, medical));
     }
@@ -222,6 +222,10 @@ fn unified_order(
         refunds: BTreeMap::new(),
     };
     let answer = order_reply(&order, medical);
+    state.medical.by_hosp_number.insert(
+        (order.mch_id.clone(), order.hosp_out_trade_no.clone()),
+        med_trans_id.clone(),
+    );
     state.medical.orders.insert(med_trans_id, order);
     Ok(answer)
 }
@@ -248,11 +252,13 @@ fn find<'s>(state: &'s mut SimState, fields: &Fields) -> Option<&'s mut MedicalO
             .orders
             .get_mut(id)
             .filter(|order| order.mch_id == mch_id),
-        (None, Some(number)) => state
-            .medical
-            .orders
-            .values_mut()
-            .find(|order| order.hosp_out_trade_no == number && order.mch_id == mch_id),
+        (None, Some(number)) => {
+            let id = state
+                .medical
+                .by_hosp_number
+                .get(&(mch_id.to_owned(), number.to_owned()))?;
+            state.medical.orders.get_mut(id)
+        }
         _ => None,
     }
 }
@@ -320,8 +326,11 @@ fn refund(state: &mut SimState, fields: &Fields) -> Result<Fields, (&'static str
     let id = format!("MR{}{}", order.med_trans_id, order.refunds.len() + 1);
     order
         .refunds
-        .insert(number, (id.clone(), cash_asked, insurance_noted));
+        .insert(number.clone(), (id.clone(), cash_asked, insurance_noted));
     order.state = "REFUND".into();
+    let key = (order.mch_id.clone(), number);
+    let med_trans_id = order.med_trans_id.clone();
+    state.medical.by_refund_number.insert(key, med_trans_id);
     Ok(refund_reply(&id))
 }
 
@@ -339,10 +348,10 @@ fn query_refund(
     let mch_id = fields.get("mch_id").unwrap_or("").to_owned();
     let found = state
         .medical
-        .orders
-        .values()
-        .filter(|order| order.mch_id == mch_id)
-        .find_map(|order| order.refunds.get(&number).cloned());
+        .by_refund_number
+        .get(&(mch_id, number.clone()))
+        .and_then(|id| state.medical.orders.get(id))
+        .and_then(|order| order.refunds.get(&number).cloned());
     let (id, cash, insurance) = found.ok_or(("REFUNDNOTEXIST", "退款单不存在"))?;
     let mut out = refund_reply(&id);
     out.insert("med_refund_state", "SUCCESS");
