@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -140,6 +141,7 @@ pub struct Simulator {
     options: SimOptions,
     started: Instant,
     state: Mutex<SimState>,
+    delivery_window: AtomicUsize,
 }
 
 impl Simulator {
@@ -151,7 +153,15 @@ impl Simulator {
             options,
             started: Instant::now(),
             state: Mutex::new(state),
+            delivery_window: AtomicUsize::new(1),
         }
+    }
+
+    /// How many independent notification deliveries go out at once (1, the default, keeps
+    /// them one after another; results are recorded in due order either way).
+    pub fn set_delivery_window(&self, deliveries: usize) {
+        self.delivery_window
+            .store(deliveries.max(1), Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, SimState> {
@@ -678,7 +688,19 @@ impl Simulator {
                                 })
                                 .count()
                     }
-                    None => index + 1,
+                    // Independent deliveries go out `delivery_window` at a time (one by
+                    // default; a soak sets more, as WeChat's many servers would).
+                    None => {
+                        index
+                            + batch
+                                .get(index..)
+                                .unwrap_or_default()
+                                .iter()
+                                .take(self.delivery_window.load(Ordering::Relaxed).max(1))
+                                .take_while(|(_, delivery)| delivery.concurrent_group.is_none())
+                                .count()
+                                .max(1)
+                    }
                 };
                 let slice = batch.get(index..end).unwrap_or_default();
                 let urls: Vec<String> = {

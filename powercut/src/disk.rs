@@ -222,15 +222,15 @@ impl Disk {
         Ok(())
     }
 
-    /// Bytes of files whose live content differs from their durable content.
+    /// Bytes a cut would change: in every file, the bytes that differ from the durable copy
+    /// and the difference in length (a file never synced counts whole).
     pub fn unsynced_bytes(&self) -> u64 {
         self.live
             .iter()
-            .filter_map(|(ino, node)| match node {
-                Node::File(bytes) if self.durable.get(ino) != Some(node) => {
-                    Some(bytes.len() as u64)
-                }
-                _ => None,
+            .map(|(ino, node)| match (node, self.durable.get(ino)) {
+                (Node::File(live), Some(Node::File(durable))) => differing_bytes(live, durable),
+                (Node::File(live), _) => live.len() as u64,
+                (Node::Dir(_), _) => 0,
             })
             .sum()
     }
@@ -241,6 +241,15 @@ impl Disk {
         self.live = self.durable.clone();
         dropped
     }
+}
+
+fn differing_bytes(live: &[u8], durable: &[u8]) -> u64 {
+    let changed = live
+        .iter()
+        .zip(durable)
+        .filter(|(now, synced)| now != synced)
+        .count();
+    changed as u64 + live.len().abs_diff(durable.len()) as u64
 }
 
 #[cfg(test)]
@@ -267,6 +276,8 @@ mod tests {
         disk.write(file, 0, b"acked").unwrap();
         disk.sync_file(file).unwrap();
         disk.write(file, 5, b" then lost").unwrap();
+        disk.write(file, 0, b"A").unwrap();
+        assert_eq!(disk.unsynced_bytes(), 1 + 10);
         disk.cut();
         let file = disk.lookup(ROOT, name("log")).unwrap();
         assert_eq!(disk.node(file), Some(&Node::File(b"acked".to_vec())));

@@ -93,6 +93,9 @@ pub async fn run(arguments: &SoakArguments) -> Result<SoakReport, String> {
     let began = Instant::now();
     let rig = Rig::start(arguments.seed).await?;
     rig.simulator.set_fault_plan(arguments.faults.clone())?;
+    // Notifications go out many at a time, so a slow acknowledgement delays its own order,
+    // not every later one (and the clock loop keeps up with the wall clock).
+    rig.simulator.set_delivery_window(64);
     let temporary = tempfile::tempdir().map_err(|error| error.to_string())?;
     let dir = temporary.path().join("store");
     let mut child = spawn(
