@@ -45,7 +45,6 @@ pub(crate) struct OrderActor {
     shell: Arc<Shell>,
     registry: Arc<Registry>,
     order_no: OrderNumber,
-    cached: Option<OrderRecord>,
     effects_in_flight: usize,
     progress: watch::Sender<Progress>,
     last_command: Instant,
@@ -89,11 +88,18 @@ impl OrderActor {
         });
     }
 
-    fn publish(&self) {
+    /// Publishes the record after a command (None after an error: the next command reloads
+    /// the durable truth). The published record is also the actor's cache, so a live actor
+    /// holds one copy of its record, not two.
+    fn publish(&self, record: Option<OrderRecord>) {
         self.progress.send_replace(Progress {
-            record: self.cached.clone(),
+            record,
             effects_in_flight: self.effects_in_flight,
         });
+    }
+
+    fn cached(&self) -> Option<OrderRecord> {
+        self.progress.borrow().record.clone()
     }
 }
 
@@ -105,7 +111,7 @@ impl Handler<Envelope> for OrderActor {
         let is_outcome = matches!(envelope.0, Command::Outcome(_));
         let shell = self.shell.clone();
         let order_no = self.order_no.clone();
-        let cached = self.cached.clone();
+        let cached = self.cached();
         let work = async move { shell.execute(&order_no, cached, envelope.0).await };
         AtomicResponse::new(Box::pin(actix::fut::wrap_future::<_, Self>(work).map(
             move |result, actor, context| {
@@ -113,7 +119,7 @@ impl Handler<Envelope> for OrderActor {
                     actor.effects_in_flight = actor.effects_in_flight.saturating_sub(1);
                 }
                 // On any error the cache is dropped: the next command reloads the durable truth.
-                actor.cached = result.as_ref().ok().map(|reply| reply.record.clone());
+                let record = result.as_ref().ok().map(|reply| reply.record.clone());
                 let mut result = result;
                 if let Ok(reply) = &mut result {
                     for effect in std::mem::take(&mut reply.effects) {
@@ -121,7 +127,7 @@ impl Handler<Envelope> for OrderActor {
                     }
                     reply.progress = Some(actor.progress.subscribe());
                 }
-                actor.publish();
+                actor.publish(record);
                 result
             },
         )))
@@ -168,7 +174,6 @@ impl Registry {
             shell: shell.clone(),
             registry: self.clone(),
             order_no: order_no.clone(),
-            cached: None,
             effects_in_flight: 0,
             progress: watch::Sender::new(Progress::default()),
             last_command: Instant::now(),
