@@ -10,7 +10,7 @@ use cashier_adapters::medical::nhsa::Split;
 use cashier_adapters::medical::sm::{Sm2PrivateKey, Sm2PublicKey};
 use cashier_adapters::AmountFen;
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::medical::{json_reply, split_for, MedicalConfig, NhsaOrder, AUTH_LIFETIME_MS};
 use crate::state::{SimResponse, SimState};
@@ -44,28 +44,33 @@ fn hex(text: &str) -> Vec<u8> {
 /// The centre's credentials, the hospital's public key and the platform's private key.
 type CentreKeys = (NhsaCredentials, Sm2PublicKey, Sm2PrivateKey);
 
-/// The centre's keys, parsed on first use: deriving an SM2 public key is a scalar
-/// multiplication, which per request held the centre to about 1,000 requests a second.
+/// The centre's keys, parsed on first use and shared by clones of the configuration: deriving
+/// an SM2 public key is a scalar multiplication, which per request held the centre to about
+/// 1,000 requests a second.
 #[derive(Clone, Default)]
-pub(crate) struct CentreKeysCache(Option<Arc<CentreKeys>>);
+pub(crate) struct CentreKeysCache(Arc<OnceLock<Option<Arc<CentreKeys>>>>);
 
 impl std::fmt::Debug for CentreKeysCache {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str(if self.0.is_some() {
-            "CentreKeys(parsed)"
-        } else {
-            "CentreKeys(-)"
-        })
+        formatter.write_str("CentreKeysCache")
     }
 }
 
-fn cached_keys(state: &mut SimState, config: &MedicalConfig) -> Option<Arc<CentreKeys>> {
-    if let Some(keys) = &state.medical.centre_keys.0 {
-        return Some(keys.clone());
+/// A cache is not part of what a configuration says.
+impl PartialEq for CentreKeysCache {
+    fn eq(&self, _other: &CentreKeysCache) -> bool {
+        true
     }
-    let keys = Arc::new(keys(config)?);
-    state.medical.centre_keys = CentreKeysCache(Some(keys.clone()));
-    Some(keys)
+}
+
+impl Eq for CentreKeysCache {}
+
+fn cached_keys(config: &MedicalConfig) -> Option<Arc<CentreKeys>> {
+    config
+        .centre_keys
+        .0
+        .get_or_init(|| keys(config).map(Arc::new))
+        .clone()
 }
 
 /// The centre's view of the credentials: it verifies with the hospital's key, signs with its own.
@@ -93,7 +98,7 @@ pub(crate) fn handle(
     body: &[u8],
     now_ms: i64,
 ) -> SimResponse {
-    let Some(keys) = cached_keys(state, config) else {
+    let Some(keys) = cached_keys(config) else {
         return json_reply(500, &refused(500, "centre keys misconfigured"));
     };
     let (credentials, hospital, platform) = &*keys;

@@ -68,6 +68,10 @@ pub struct MedicalConfig {
     pub pay_appid: String,
     /// Insured payers.
     pub insured: Vec<InsuredPayer>,
+    /// The centre's keys, parsed at the first request and shared by every clone of this
+    /// configuration (not data: never serialized, never compared).
+    #[serde(skip)]
+    pub(crate) centre_keys: centre::CentreKeysCache,
 }
 
 /// An NHSA order (6201's pre-settlement) as the centre keeps it.
@@ -124,8 +128,6 @@ pub(crate) struct MedicalState {
     pub(crate) by_hosp_number: BTreeMap<(String, String), String>,
     /// (mch_id, hosp_out_refund_no) → med_trans_id.
     pub(crate) by_refund_number: BTreeMap<(String, String), String>,
-    /// The centre's parsed keys, once the first request needed them.
-    pub(crate) centre_keys: centre::CentreKeysCache,
 }
 
 /// How long an authCode and a payAuthNo live (the sources say "minutes").
