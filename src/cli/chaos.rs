@@ -329,6 +329,15 @@ pub(crate) async fn drain_and_check(
 
 /// The report as text.
 pub fn render(report: &ChaosReport, seed: u64) -> String {
+    let cuts = if report.power_cuts.0 > 0 {
+        " --power-cuts"
+    } else {
+        ""
+    };
+    let replay = format!(
+        "replay: cashier chaos --kills {} --seed {seed}{cuts} (the seed fixes the kill moments, the orders, the failpoints and WeChat's faults; the processes' timing is the machine's)\n",
+        report.kills
+    );
     let mut out = format!(
         "cashier chaos: seed {seed}, {} kills ({} of them at a failpoint first), {} requests caught in flight\n{} orders, {} paid ({} through 医保)\n",
         report.kills, report.failpoint_aborts, report.caught_in_flight, report.orders.0, report.orders.1, report.orders.2
@@ -351,5 +360,6 @@ pub fn render(report: &ChaosReport, seed: u64) -> String {
             out.push_str(&format!("  {problem}\n"));
         }
     }
+    out.push_str(&replay);
     out
 }
