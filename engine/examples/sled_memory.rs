@@ -1,0 +1,57 @@
+//! How sled 0.34.7's resident memory grows with what it stores, with its page cache capped as
+//! the engine caps it (128 MiB): 1.5 million orders' worth of keys in the engine's tree layout
+//! (a record, an index entry, two audit lines, a deadline and a feed entry each), printing RSS
+//! and size on disk every 250,000. Run: `cargo run --release -p cashier-engine --example
+//! sled_memory -- DIR` (DIR must not exist or be a scratch directory).
+
+use std::io::Write;
+
+fn rss_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        / 1024
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::args().nth(1).ok_or("usage: sled_memory DIR")?;
+    let db = sled::Config::new()
+        .path(&dir)
+        .cache_capacity(128 * 1024 * 1024)
+        .open()?;
+    let names = ["orders", "index", "events", "deadlines", "feed"];
+    let trees = names
+        .iter()
+        .map(|name| db.open_tree(name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let value = vec![7u8; 700];
+    let mut out = std::io::stdout();
+    for order in 0u64..=1_500_000 {
+        let key = format!("0110120261204{order:012}");
+        trees[0].insert(key.as_bytes(), value.as_slice())?;
+        trees[1].insert(format!("u{key}").as_bytes(), key.as_bytes())?;
+        trees[2].insert(format!("{key}/1").as_bytes(), &value[..200])?;
+        trees[2].insert(format!("{key}/2").as_bytes(), &value[..200])?;
+        trees[3].insert(format!("{order:016}{key}").as_bytes(), &[])?;
+        trees[4].insert(order.to_be_bytes(), &value[..300])?;
+        if order % 50 == 0 {
+            db.flush()?;
+        }
+        if order % 250_000 == 0 {
+            writeln!(
+                out,
+                "{order:>9} orders: RSS {:>4} MB, on disk {:>5} MB",
+                rss_mb(),
+                db.size_on_disk()? / (1024 * 1024)
+            )?;
+        }
+    }
+    Ok(())
+}
