@@ -3,10 +3,10 @@
 //! split adds up and no part is refunded beyond what it paid (engine and NHSA), and every
 //! insured payer's personal account balances (start − held or settled + refunded).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cashier_engine::model::{LegState, MedicalAttempt, MedicalState, OrderRecord};
-use cashier_harness::medical::MedicalLedger;
+use cashier_harness::medical::{MedicalLedger, MedicalOrder};
 use cashier_harness::Simulator;
 
 /// Each check with its failures (none = OK).
@@ -39,14 +39,21 @@ pub fn medical_checks(
     ]
 }
 
+/// The payinsurance orders by `hosp_out_trade_no`, so every check is a lookup, not a scan.
+fn by_hosp_number(ledger: &MedicalLedger) -> HashMap<&str, &MedicalOrder> {
+    ledger
+        .orders
+        .values()
+        .map(|order| (order.hosp_out_trade_no.as_str(), order))
+        .collect()
+}
+
 fn payment_mismatches(attempts: &[&MedicalAttempt], ledger: &MedicalLedger) -> Vec<String> {
     let mut mismatches = Vec::new();
+    let orders = by_hosp_number(ledger);
     for attempt in attempts {
         let number = attempt.out_trade_no.as_str();
-        let order = ledger
-            .orders
-            .values()
-            .find(|order| order.hosp_out_trade_no == number);
+        let order = orders.get(number).copied();
         let wechat_paid =
             order.is_some_and(|order| matches!(order.state.as_str(), "SUCCESS" | "REFUND"));
         let engine_paid = matches!(attempt.state, MedicalState::Paid { .. });
@@ -69,7 +76,7 @@ fn payment_mismatches(attempts: &[&MedicalAttempt], ledger: &MedicalLedger) -> V
             ));
         }
     }
-    let known: Vec<&str> = attempts
+    let known: HashSet<&str> = attempts
         .iter()
         .map(|attempt| attempt.out_trade_no.as_str())
         .collect();
@@ -128,13 +135,10 @@ fn done(leg: Option<&LegState>) -> bool {
 
 fn refund_mismatches(attempts: &[&MedicalAttempt], ledger: &MedicalLedger) -> Vec<String> {
     let mut mismatches = Vec::new();
+    let orders = by_hosp_number(ledger);
     for attempt in attempts {
         let number = attempt.out_trade_no.as_str();
-        let Some(order) = ledger
-            .orders
-            .values()
-            .find(|order| order.hosp_out_trade_no == number)
-        else {
+        let Some(order) = orders.get(number).copied() else {
             continue;
         };
         let engine_cash: u64 = attempt

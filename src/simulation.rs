@@ -3,7 +3,7 @@
 //! the simulator's notifications are delivered straight into the engine's handlers (timing each
 //! acknowledgement).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -20,7 +20,8 @@ use cashier_engine::model::{AttemptState, OrderRecord, OrderState, RefundState};
 use cashier_engine::store::{SledStore, Store};
 use cashier_engine::{Engine, EngineError, EngineRuntime};
 use cashier_harness::{
-    FaultPlan, Ledger, NotificationSink, PayCommand, SimConfig, SimOptions, SimTransport, Simulator,
+    FaultPlan, Ledger, NotificationSink, PayCommand, SimConfig, SimOptions, SimRefund,
+    SimTransport, Simulator,
 };
 
 /// The engine configuration for the simulator's default world
@@ -384,13 +385,13 @@ fn payment_mismatches(records: &[OrderRecord], ledger: &Ledger) -> Vec<String> {
             ));
         }
     }
+    let known: HashSet<&str> = records
+        .iter()
+        .flat_map(|record| record.attempts.iter())
+        .map(|attempt| attempt.out_trade_no.as_str())
+        .collect();
     for out_trade_no in paid_at_wechat.difference(&paid_in_engine) {
-        if !records.iter().any(|record| {
-            record
-                .attempts
-                .iter()
-                .any(|attempt| attempt.out_trade_no.as_str() == *out_trade_no)
-        }) {
+        if !known.contains(out_trade_no) {
             mismatches.push(format!(
                 "{out_trade_no}: paid at WeChat, unknown to the engine"
             ));
@@ -399,14 +400,26 @@ fn payment_mismatches(records: &[OrderRecord], ledger: &Ledger) -> Vec<String> {
     mismatches
 }
 
+/// WeChat's refunds by `out_refund_no` (any merchant), so every check is a lookup.
+fn wechat_refunds(ledger: &Ledger) -> HashMap<&str, Vec<&SimRefund>> {
+    let mut refunds: HashMap<&str, Vec<&SimRefund>> = HashMap::new();
+    for refund in ledger.refunds.values() {
+        refunds
+            .entry(refund.key.out_refund_no.as_str())
+            .or_default()
+            .push(refund);
+    }
+    refunds
+}
+
 fn refund_mismatches(records: &[OrderRecord], ledger: &Ledger) -> Vec<String> {
     let mut mismatches = Vec::new();
+    let by_number = wechat_refunds(ledger);
     for refund in records.iter().flat_map(|record| record.refunds.iter()) {
-        let at_wechat: Vec<_> = ledger
-            .refunds
-            .values()
-            .filter(|sim| sim.key.out_refund_no == refund.out_refund_no.as_str())
-            .collect();
+        let at_wechat = by_number
+            .get(refund.out_refund_no.as_str())
+            .cloned()
+            .unwrap_or_default();
         if at_wechat.len() > 1 {
             mismatches.push(format!(
                 "{} refunded {} times",
@@ -459,30 +472,38 @@ fn unapplied_acknowledged(
     ledger: &Ledger,
 ) -> Vec<String> {
     let mut unapplied = Vec::new();
+    let paid: HashSet<&str> = records
+        .iter()
+        .flat_map(|record| {
+            let wechat = record
+                .paid_attempts()
+                .map(|attempt| attempt.out_trade_no.as_str());
+            let medical = record
+                .paid_medical()
+                .map(|attempt| attempt.out_trade_no.as_str());
+            wechat.chain(medical)
+        })
+        .collect();
+    let engine_refunds: HashMap<&str, &cashier_engine::model::RefundRecord> = records
+        .iter()
+        .flat_map(|record| record.refunds.iter())
+        .map(|refund| (refund.out_refund_no.as_str(), refund))
+        .collect();
+    let wechat = wechat_refunds(ledger);
     for delivery in simulator
         .delivery_log()
         .iter()
         .filter(|record| record.acknowledged)
     {
         let applied = match &delivery.out_refund_no {
-            None => records.iter().any(|record| {
-                record
-                    .paid_attempts()
-                    .any(|attempt| attempt.out_trade_no.as_str() == delivery.out_trade_no)
-                    || record
-                        .paid_medical()
-                        .any(|attempt| attempt.out_trade_no.as_str() == delivery.out_trade_no)
-            }),
+            None => paid.contains(delivery.out_trade_no.as_str()),
             Some(out_refund_no) => {
-                let status = ledger
-                    .refunds
-                    .values()
-                    .find(|sim| &sim.key.out_refund_no == out_refund_no)
+                let status = wechat
+                    .get(out_refund_no.as_str())
+                    .and_then(|refunds| refunds.first())
                     .map_or("", |sim| sim.refund_status.as_str());
-                records
-                    .iter()
-                    .flat_map(|record| record.refunds.iter())
-                    .find(|refund| refund.out_refund_no.as_str() == out_refund_no)
+                engine_refunds
+                    .get(out_refund_no.as_str())
                     .is_some_and(|refund| refund_applied(refund, status))
             }
         };
