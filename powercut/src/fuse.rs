@@ -94,12 +94,16 @@ impl PowerCutFs {
     }
 }
 
+fn answer_entry(reply: ReplyEntry, attr: Result<FileAttr, Errno>) {
+    match attr {
+        Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
+        Err(error) => reply.error(error),
+    }
+}
+
 impl Filesystem for PowerCutFs {
     fn lookup(&self, _request: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        match self.entry(parent, name, None) {
-            Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
-            Err(error) => reply.error(error),
-        }
+        answer_entry(reply, self.entry(parent, name, None));
     }
 
     fn getattr(&self, _request: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -147,10 +151,7 @@ impl Filesystem for PowerCutFs {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        match self.entry(parent, name, Some(true)) {
-            Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
-            Err(error) => reply.error(error),
-        }
+        answer_entry(reply, self.entry(parent, name, Some(true)));
     }
 
     fn create(
