@@ -21,8 +21,11 @@ use crate::model::{Effect, OrderRecord};
 use crate::order_number::OrderNumber;
 use crate::shell::{Command, CommandReply, Shell};
 
-/// How long an idle actor lives before it passivates, by default.
-pub const IDLE_PASSIVATION: Duration = Duration::from_secs(60);
+/// How long an idle actor lives before it passivates, by default. Long enough for the bursts
+/// of one order's life (create, start, the unified order's outcome, the payer's return), short
+/// enough that idle orders cost no memory: an order waiting for its payer or its next deadline
+/// is only a record in the store, and the next command reloads it (one store read).
+pub const IDLE_PASSIVATION: Duration = Duration::from_secs(5);
 
 /// An order's progress as its actor last published it.
 #[derive(Clone, Debug, Default)]
@@ -55,12 +58,7 @@ impl Actor for OrderActor {
     type Context = Context<Self>;
 
     fn started(&mut self, context: &mut Self::Context) {
-        let idle = self.idle_passivation;
-        context.run_interval(idle / 4, move |actor, context| {
-            if actor.effects_in_flight == 0 && actor.last_command.elapsed() >= idle {
-                context.stop();
-            }
-        });
+        self.check_idle_after(self.idle_passivation, context);
     }
 
     fn stopped(&mut self, context: &mut Self::Context) {
@@ -69,6 +67,20 @@ impl Actor for OrderActor {
 }
 
 impl OrderActor {
+    /// One timer per actor, re-armed for the rest of the idle period when commands came
+    /// meanwhile (an interval would wake every actor several times per period).
+    fn check_idle_after(&self, delay: Duration, context: &mut Context<Self>) {
+        context.run_later(delay, |actor, context| {
+            let idle_for = actor.last_command.elapsed();
+            if actor.effects_in_flight == 0 && idle_for >= actor.idle_passivation {
+                context.stop();
+            } else {
+                let rest = actor.idle_passivation.saturating_sub(idle_for);
+                actor.check_idle_after(rest.max(Duration::from_millis(100)), context);
+            }
+        });
+    }
+
     /// Runs an effect as its own task; its outcome comes back as a command. The global count
     /// drops only once the outcome has been applied (its own effects counted first), so
     /// "nothing in flight" means the whole chain has settled.

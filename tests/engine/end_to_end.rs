@@ -628,25 +628,30 @@ async fn refund_uses_the_paying_attempts_appid_and_sign_type() {
     );
 }
 
-#[tokio::test]
-async fn idle_actors_passivate_and_come_back_from_the_store() {
+/// A simulated world whose idle actors passivate after `idle_ms`.
+fn world_passivating_after(seed: u64, idle_ms: u64) -> cashier::simulation::SimulatedWorld {
     let simulator = std::sync::Arc::new(cashier_harness::Simulator::new(
         cashier_harness::SimConfig::embedded_default().unwrap(),
-        cashier_harness::SimOptions::deterministic(119),
+        cashier_harness::SimOptions::deterministic(seed),
     ));
     let config = cashier::simulation::engine_config(simulator.config()).unwrap();
     let store = std::sync::Arc::new(cashier_engine::store::SledStore::temporary().unwrap());
-    let world = cashier::simulation::SimulatedWorld::with_simulator(
+    cashier::simulation::SimulatedWorld::with_simulator(
         simulator,
         config,
         store,
-        119,
+        seed,
         2,
         |runtime| {
-            runtime.idle_passivation = std::time::Duration::from_millis(200);
+            runtime.idle_passivation = std::time::Duration::from_millis(idle_ms);
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn idle_actors_passivate_and_come_back_from_the_store() {
+    let world = world_passivating_after(119, 200);
     let created = world.engine.create_order(order(300)).await.unwrap().record;
     assert_eq!(world.engine.live_actors(), 1);
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
@@ -662,6 +667,20 @@ async fn idle_actors_passivate_and_come_back_from_the_store() {
         world.engine.query(&created.order_no).await.unwrap().state,
         OrderState::Paid
     );
+}
+
+#[tokio::test]
+async fn an_actor_in_use_outlives_its_idle_period_and_passivates_once_idle() {
+    let world = world_passivating_after(122, 400);
+    let created = world.engine.create_order(order(300)).await.unwrap().record;
+    // A command every 150 ms re-arms the idle check: the actor stays through four periods.
+    for _ in 0..10 {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        world.engine.query(&created.order_no).await.unwrap();
+        assert_eq!(world.engine.live_actors(), 1, "an actor in use stays");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    assert_eq!(world.engine.live_actors(), 0, "an idle actor passivates");
 }
 
 #[tokio::test]
