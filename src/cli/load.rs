@@ -120,6 +120,11 @@ pub async fn run(arguments: &LoadArguments) -> Result<(String, bool), String> {
         FaultPlan::none(),
         arbiters,
     )?);
+    // WeChat's many servers notify many orders at once; one at a time, each waiting for its
+    // own acknowledgement's sync, the simulator (not the engine) set the pace.
+    world
+        .simulator
+        .set_delivery_window(arguments.concurrency.max(1));
     let (switches_before, _) = process_counters();
     let (mut create, mut start, mut failures) = (Samples::default(), Samples::default(), 0usize);
     let began = Instant::now();
