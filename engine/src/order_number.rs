@@ -102,10 +102,11 @@ impl Kind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ProductType(pub u8);
 
-/// A validated order number: 29 ASCII digits.
+/// A validated order number: 29 ASCII digits, kept inline (issuing or copying one allocates
+/// nothing); stored and serialised as its text.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct OrderNumber(String);
+pub struct OrderNumber([u8; ORDER_NUMBER_LEN]);
 
 /// Why a text is not an order number, or a number could not be issued.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -166,12 +167,15 @@ impl OrderNumber {
         if Kind::from_digit(text.as_bytes().get(2).map_or(9, |byte| byte - b'0')).is_none() {
             return Err(OrderNumberError::Part { part: "kind" });
         }
-        Ok(OrderNumber(text))
+        let mut digits = [b'0'; ORDER_NUMBER_LEN];
+        digits.copy_from_slice(text.as_bytes());
+        Ok(OrderNumber(digits))
     }
 
     /// The number as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ASCII digits are ever stored, so this never falls back.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// Splits the number into its parts.
@@ -187,7 +191,7 @@ impl OrderNumber {
     /// assert_eq!(parts.sequence, 42);
     /// ```
     pub fn parts(&self) -> OrderNumberParts {
-        let part = |range: std::ops::Range<usize>| self.0.get(range).unwrap_or("0");
+        let part = |range: std::ops::Range<usize>| self.as_str().get(range).unwrap_or("0");
         OrderNumberParts {
             channel: Channel(digits_value(part(0..2)) as u8),
             kind: Kind::from_digit(digits_value(part(2..3)) as u8).unwrap_or(Kind::Order),
@@ -208,13 +212,13 @@ impl OrderNumber {
 
 impl fmt::Display for OrderNumber {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(&self.0)
+        formatter.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for OrderNumber {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "OrderNumber({})", self.0)
+        write!(formatter, "OrderNumber({})", self.as_str())
     }
 }
 
@@ -227,7 +231,7 @@ impl TryFrom<String> for OrderNumber {
 
 impl From<OrderNumber> for String {
     fn from(number: OrderNumber) -> String {
-        number.0
+        number.as_str().to_owned()
     }
 }
 
@@ -455,8 +459,7 @@ impl OrderNumberGenerator {
                 *digit = b'0' + (remaining % 10) as u8;
                 remaining /= 10;
             }
-            // Only ASCII digits were written.
-            Ok(OrderNumber(String::from_utf8_lossy(&digits).into_owned()))
+            Ok(OrderNumber(digits))
         })
     }
 }
@@ -472,7 +475,7 @@ mod tests {
         let generator = OrderNumberGenerator::in_memory(7, Arc::new(clock));
         let number = generator
             .next(Channel::NATIVE, Kind::Refund, ProductType(12))
-            .unwrap_or_else(|_| OrderNumber(String::new()));
+            .unwrap_or_else(|_| OrderNumber([b'0'; ORDER_NUMBER_LEN]));
         assert_eq!(number.as_str().len(), ORDER_NUMBER_LEN);
         let parts = number.parts();
         assert_eq!(parts.channel, Channel::NATIVE);
