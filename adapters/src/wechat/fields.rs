@@ -24,11 +24,25 @@ pub struct Fields {
     entries: Vec<Entry>,
 }
 
-/// One field as `&name=value`, with the name's length to split it again.
+/// One field as `&name=value`, with the name's length to split it again, and the name's first
+/// eight bytes as a number: lookups compare that first and touch the text only on a tie
+/// (comparing names through `memcmp` was 40% of a notification's parse and verify).
 #[derive(Clone, PartialEq, Eq)]
 struct Entry {
     text: String,
     name_len: usize,
+    name_prefix: u64,
+}
+
+/// The first eight bytes of a name, big-endian and zero-padded, so that numbers compare as the
+/// names do: a shorter name pads with the smallest byte, and names that differ only after
+/// their eighth byte tie and are compared whole.
+fn name_prefix(name: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    for (slot, byte) in bytes.iter_mut().zip(name) {
+        *slot = *byte;
+    }
+    u64::from_be_bytes(bytes)
 }
 
 impl Entry {
@@ -38,10 +52,23 @@ impl Entry {
         text.push_str(name);
         text.push('=');
         text.push_str(value);
+        Entry::from_piece(text, name.len())
+    }
+
+    fn from_piece(text: String, name_len: usize) -> Entry {
+        let name_prefix = name_prefix(text.as_bytes().get(1..1 + name_len).unwrap_or_default());
         Entry {
             text,
-            name_len: name.len(),
+            name_len,
+            name_prefix,
         }
+    }
+
+    /// This entry's name against `name` (whose prefix is `prefix`), in byte order.
+    fn compare(&self, prefix: u64, name: &[u8]) -> std::cmp::Ordering {
+        self.name_prefix
+            .cmp(&prefix)
+            .then_with(|| self.name_bytes().cmp(name))
     }
 
     fn name(&self) -> &str {
@@ -102,8 +129,10 @@ impl Fields {
     }
 
     fn position(&self, name: &str) -> Result<usize, usize> {
+        let name = name.as_bytes();
+        let prefix = name_prefix(name);
         self.entries
-            .binary_search_by(|entry| entry.name_bytes().cmp(name.as_bytes()))
+            .binary_search_by(|entry| entry.compare(prefix, name))
     }
 
     /// Sets a field, replacing and returning any previous value.
@@ -142,7 +171,15 @@ impl Fields {
         text: String,
         name_len: usize,
     ) -> Result<(), DuplicateField> {
-        let entry = Entry { text, name_len };
+        let entry = Entry::from_piece(text, name_len);
+        // Messages mostly arrive sorted (WeChat's are): appending needs no search.
+        let after_last = self.entries.last().is_none_or(|last| {
+            last.compare(entry.name_prefix, entry.name_bytes()) == std::cmp::Ordering::Less
+        });
+        if after_last {
+            self.entries.push(entry);
+            return Ok(());
+        }
         match self.position(entry.name()) {
             Ok(_) => Err(DuplicateField {
                 name: entry.name().to_owned(),

@@ -41,6 +41,43 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
+    fn section_1_1_fields_keep_byte_order_and_find_every_name(
+        names in prop::collection::vec(
+            prop_oneof![
+                name_strategy(),
+                // Names sharing their first eight bytes or more, and prefixes of each other.
+                "coupon_(fee|type|id)(_[0-9]{1,2})?",
+                "cash_fee(_type)?",
+                "[ab]{1,10}",
+            ],
+            0..30,
+        ),
+        shuffle_seed in any::<u64>(),
+    ) {
+        let mut shuffled = names.clone();
+        let mut state = shuffle_seed | 1;
+        for index in (1..shuffled.len()).rev() {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+            shuffled.swap(index, (state % (index as u64 + 1)) as usize);
+        }
+        let mut fields = Fields::new();
+        let mut expected = std::collections::BTreeMap::new();
+        for (index, name) in shuffled.iter().enumerate() {
+            let value = index.to_string();
+            fields.insert(name, &value);
+            expected.insert(name.clone(), value);
+        }
+        let listed: Vec<(String, String)> =
+            fields.iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
+        let wanted: Vec<(String, String)> = expected.clone().into_iter().collect();
+        prop_assert_eq!(listed, wanted);
+        for (name, value) in &expected {
+            prop_assert_eq!(fields.get(name), Some(value.as_str()));
+        }
+        prop_assert_eq!(fields.get("zz_not_there"), None);
+    }
+
+    #[test]
     fn section_1_1_signature_is_unchanged_under_parameter_order(
         params in params_strategy(),
         seed in any::<u64>(),
