@@ -2,7 +2,9 @@
 //! the engine caps it (128 MiB): 1.5 million orders' worth of keys in the engine's tree layout
 //! (a record, an index entry, two audit lines, a deadline and a feed entry each), printing RSS
 //! and size on disk every 250,000. Run: `cargo run --release -p cashier-engine --example
-//! sled_memory -- DIR` (DIR must not exist or be a scratch directory).
+//! sled_memory -- DIR` (DIR must not exist or be a scratch directory). With `--count STORE`
+//! it instead counts the keys an engine store holds per tree and per order (for instance a
+//! `cashier demo --data-dir STORE` run), to compare the engine's layout with the one above.
 
 use std::io::Write;
 
@@ -20,8 +22,38 @@ fn rss_mb() -> u64 {
         / 1024
 }
 
+/// Keys per tree of an engine store, and per order.
+fn count(store: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let db = sled::Config::new().path(store).open()?;
+    let orders = db.open_tree("orders")?.len().max(1);
+    let mut total = 0;
+    for name in ["orders", "index", "events", "deadlines", "feed", "meta"] {
+        let keys = db.open_tree(name)?.len();
+        total += keys;
+        println!(
+            "{name:>9}: {keys:>8} keys, {:.1} per order",
+            keys as f64 / orders as f64
+        );
+    }
+    println!(
+        "{:>9}: {total:>8} keys, {:.1} per order",
+        "all",
+        total as f64 / orders as f64
+    );
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args().nth(1).ok_or("usage: sled_memory DIR")?;
+    let first = std::env::args()
+        .nth(1)
+        .ok_or("usage: sled_memory DIR | --count STORE")?;
+    if first == "--count" {
+        let store = std::env::args()
+            .nth(2)
+            .ok_or("usage: sled_memory --count STORE")?;
+        return count(&store);
+    }
+    let dir = first;
     let db = sled::Config::new()
         .path(&dir)
         .cache_capacity(128 * 1024 * 1024)
