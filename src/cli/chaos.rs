@@ -280,8 +280,37 @@ pub async fn run(arguments: &ChaosArguments) -> Result<ChaosReport, String> {
     Ok(report)
 }
 
-/// The last life: no new orders; recovery resumes everything while virtual time runs out
-/// (three hours and more). Then the store is checked against WeChat's and NHSA's books.
+/// Recovery-only lives a drain may take before its check runs anyway.
+const MAX_DRAIN_LIVES: u32 = 30;
+
+/// True once something accepts connections on the loopback `port` (the child binds its
+/// notification port only after its engine has opened the store and started).
+async fn listening_within(port: u16, limit: Duration) -> bool {
+    let began = Instant::now();
+    while began.elapsed() < limit {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Orders whose store still holds a deadline (pending work), read with the engine stopped.
+fn orders_with_deadlines(dir: &Path) -> Result<usize, String> {
+    let store = SledStore::open(dir).map_err(|error| error.to_string())?;
+    let pending = store
+        .due(i64::MAX, 1_000_000)
+        .map_err(|error| error.to_string())?;
+    store.close();
+    Ok(pending.len())
+}
+
+/// The last lives: no new orders; recovery resumes everything while virtual time runs out
+/// (three hours and more, then ten more a life while deadlines remain). Then the store is checked against WeChat's and NHSA's books.
 /// Returns (orders, paid, paid through 医保) and the problems found.
 pub(crate) async fn drain_and_check(
     rig: &Rig,
@@ -289,20 +318,49 @@ pub(crate) async fn drain_and_check(
     dir: &Path,
     seed: u64,
 ) -> Result<((usize, usize, usize), Vec<String>), String> {
-    let (simulator, sink) = (&rig.simulator, &rig.sink);
     let mut problems = Vec::new();
-    let child = spawn(executable, &rig.sim, dir, rig.port, seed, Life::Drain)?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    for (steps, seconds) in [(200, 60), (40, 900)] {
-        for _ in 0..steps {
-            simulator.advance(seconds, sink).await;
-            tokio::time::sleep(Duration::from_millis(30)).await;
+    // A large backlog (an hour's soak leaves tens of thousands of orders mid-way) takes the
+    // engine longer than one life's schedule: further lives follow, each with ten more virtual
+    // hours and more wall time, until no order has a deadline left.
+    for life in 1..=MAX_DRAIN_LIVES {
+        let child = spawn(executable, &rig.sim, dir, rig.port, seed, Life::Drain)?;
+        // Opening a large store takes a while; time moved before the engine is up would only
+        // make its first deadline run bigger, and a life killed before it started does nothing.
+        let started = Instant::now();
+        if !listening_within(rig.port, Duration::from_secs(600)).await {
+            problems.push(format!(
+                "recovery-only life {life} did not start within 600 s"
+            ));
         }
+        if started.elapsed() > Duration::from_secs(5) {
+            eprintln!(
+                "drain: recovery life {life} took {:.0} s to start",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (schedule, pause_ms): (&[(u32, i64)], u64) = if life == 1 {
+            (&[(200, 60), (40, 900)], 30)
+        } else {
+            (&[(40, 900)], 250)
+        };
+        for &(steps, seconds) in schedule {
+            for _ in 0..steps {
+                rig.simulator.advance(seconds, &rig.sink).await;
+                tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if stop(child) {
+            problems.push(format!("recovery-only life {life} ended by itself"));
+        }
+        let pending = orders_with_deadlines(dir)?;
+        if pending == 0 {
+            break;
+        }
+        eprintln!("drain: after recovery life {life}, {pending} orders still have deadlines");
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    if stop(child) {
-        problems.push("the recovery-only life ended by itself".into());
-    }
+    let simulator = &rig.simulator;
     let store = SledStore::open(dir).map_err(|error| error.to_string())?;
     let records = store.all_orders().map_err(|error| error.to_string())?;
     let orders = (

@@ -223,6 +223,15 @@ pub fn render(report: &SoakReport, arguments: &SoakArguments) -> String {
             report.problems.len(),
             arguments.seed
         ));
+        // An hour's problems can run to thousands: a count per check, then the first few.
+        let mut per_check = std::collections::BTreeMap::new();
+        for problem in &report.problems {
+            let check = problem.split(": ").next().unwrap_or(problem);
+            *per_check.entry(check).or_insert(0usize) += 1;
+        }
+        for (check, count) in per_check {
+            out.push_str(&format!("  {count:>7}  {check}\n"));
+        }
         for problem in report.problems.iter().take(50) {
             out.push_str(&format!("  {problem}\n"));
         }
