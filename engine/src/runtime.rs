@@ -35,7 +35,7 @@ pub struct EngineRuntime {
     /// seeded nonces, an inline store and no passivation by wall-clock time, a whole simulation
     /// then runs on one thread and replays exactly from its seed (`cashier demo --deterministic`).
     pub single_thread: bool,
-    /// How long an order actor stays in memory without commands (60 s by default).
+    /// How long an order actor stays in memory without commands (5 s by default).
     pub idle_passivation: Duration,
     /// How long `start_payment` waits for WeChat's unified order before answering
     /// `PaymentNotReady` (the engine keeps trying on its own).
