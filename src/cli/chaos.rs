@@ -303,6 +303,37 @@ async fn listening_within(child: &mut Child, port: u16, limit: Duration) -> bool
     false
 }
 
+/// Starts a recovery-only life and waits until its engine listens: opening a large store takes
+/// a while, and time moved before the engine is up only makes its first deadline run bigger.
+/// A life that ends before listening is started again, up to five times: right after this
+/// process has read the store between lives, sled can still hold the store's lock for a
+/// moment (a 30-minute soak's third life ended at once, most likely so).
+async fn start_drain_life(
+    rig: &Rig,
+    executable: &Path,
+    dir: &Path,
+    seed: u64,
+    life: u32,
+    problems: &mut Vec<String>,
+) -> Result<Child, String> {
+    let mut attempt = 1;
+    loop {
+        let mut child = spawn(executable, &rig.sim, dir, rig.port, seed, Life::Drain)?;
+        if listening_within(&mut child, rig.port, Duration::from_secs(600)).await {
+            return Ok(child);
+        }
+        let ended = matches!(child.try_wait(), Ok(Some(_)));
+        if !ended || attempt == 5 {
+            problems.push(format!(
+                "recovery-only life {life} did not start (attempt {attempt})"
+            ));
+            return Ok(child);
+        }
+        attempt += 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// Orders whose store still holds a deadline (pending work), read with the engine stopped.
 fn orders_with_deadlines(dir: &Path) -> Result<usize, String> {
     let store = SledStore::open(dir).map_err(|error| error.to_string())?;
@@ -328,15 +359,8 @@ pub(crate) async fn drain_and_check(
     // follow, each with ten more virtual hours and more wall time, until no order has a
     // deadline left.
     for life in 1..=MAX_DRAIN_LIVES {
-        let mut child = spawn(executable, &rig.sim, dir, rig.port, seed, Life::Drain)?;
-        // Opening a large store takes a while; time moved before the engine is up would only
-        // make its first deadline run bigger, and a life killed before it started does nothing.
         let started = Instant::now();
-        if !listening_within(&mut child, rig.port, Duration::from_secs(600)).await {
-            problems.push(format!(
-                "recovery-only life {life} did not start (ended, or not listening within 600 s)"
-            ));
-        }
+        let child = start_drain_life(rig, executable, dir, seed, life, &mut problems).await?;
         if started.elapsed() > Duration::from_secs(5) {
             eprintln!(
                 "drain: recovery life {life} took {:.0} s to start",
