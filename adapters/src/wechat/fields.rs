@@ -56,12 +56,13 @@ impl Entry {
     }
 
     fn from_piece(text: String, name_len: usize) -> Entry {
-        let name_prefix = name_prefix(text.as_bytes().get(1..1 + name_len).unwrap_or_default());
-        Entry {
+        let mut entry = Entry {
             text,
             name_len,
-            name_prefix,
-        }
+            name_prefix: 0,
+        };
+        entry.name_prefix = name_prefix(entry.name_bytes());
+        entry
     }
 
     /// This entry's name against `name` (whose prefix is `prefix`), in byte order.

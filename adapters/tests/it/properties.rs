@@ -33,6 +33,18 @@ fn sign_type_strategy() -> impl Strategy<Value = SignType> {
     prop_oneof![Just(SignType::Md5), Just(SignType::HmacSha256)]
 }
 
+/// A deterministic shuffle from the seed (xorshift).
+fn shuffled<T>(mut items: Vec<T>, seed: u64) -> Vec<T> {
+    let mut state = seed | 1;
+    for index in (1..items.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        items.swap(index, (state % (index as u64 + 1)) as usize);
+    }
+    items
+}
+
 fn key() -> ApiKey {
     ApiKey::new("192006250b4c09247ec02edce69f6a2d").unwrap()
 }
@@ -54,12 +66,7 @@ proptest! {
         ),
         shuffle_seed in any::<u64>(),
     ) {
-        let mut shuffled = names.clone();
-        let mut state = shuffle_seed | 1;
-        for index in (1..shuffled.len()).rev() {
-            state ^= state << 13; state ^= state >> 7; state ^= state << 17;
-            shuffled.swap(index, (state % (index as u64 + 1)) as usize);
-        }
+        let shuffled = shuffled(names.clone(), shuffle_seed);
         let mut fields = Fields::new();
         let mut expected = std::collections::BTreeMap::new();
         for (index, name) in shuffled.iter().enumerate() {
@@ -84,13 +91,7 @@ proptest! {
         sign_type in sign_type_strategy(),
     ) {
         let mut sorted: Vec<(&str, &str)> = params.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        let mut shuffled = sorted.clone();
-        // A deterministic shuffle from the seed.
-        let mut state = seed | 1;
-        for index in (1..shuffled.len()).rev() {
-            state ^= state << 13; state ^= state >> 7; state ^= state << 17;
-            shuffled.swap(index, (state % (index as u64 + 1)) as usize);
-        }
+        let mut shuffled = shuffled(sorted.clone(), seed);
         prop_assert_eq!(sign_pairs(sign_type, &key(), &mut sorted), sign_pairs(sign_type, &key(), &mut shuffled));
     }
 
