@@ -1,6 +1,6 @@
-//! Durability (issue #11, first part): every group flush of the store is followed by an
-//! `fdatasync` of sled's log (sled's own flush only calls `sync_file_range`), checked by running
-//! the demo under `strace`; and a store directory whose data is gone refuses to open instead of
+//! Durability (issue #11, first part): every group flush of the store is an `fdatasync` of the
+//! store's write-ahead log (sled's own flush only calls `sync_file_range`; its files are synced
+//! at checkpoints), checked by running the demo under `strace`; and a store directory whose data is gone refuses to open instead of
 //! starting afresh. The strace test is skipped with a loud message where strace is absent
 //! (`.ci/run` installs it).
 
@@ -11,7 +11,7 @@ use std::process::Command;
 use cashier_engine::store::{SledStore, StoreError};
 
 #[test]
-fn every_group_flush_is_followed_by_an_fdatasync_of_the_log() {
+fn every_group_flush_is_an_fdatasync_of_the_write_ahead_log() {
     if Command::new("strace").arg("-V").output().is_err() {
         eprintln!(
             "SKIPPED: strace is not installed (apt-get install strace); durability unchecked"
@@ -52,11 +52,11 @@ fn every_group_flush_is_followed_by_an_fdatasync_of_the_log() {
         .and_then(|count| count.parse().ok())
         .expect("the demo reports its flushes");
     let trace = std::fs::read_to_string(&trace).unwrap();
-    // Lines are `fdatasync(5</…/db>) = 0`, or split in two around another thread's call
-    // (`fdatasync(5</…/db> <unfinished ...>` … `<... fdatasync resumed>) = 0`).
+    // Lines are `fdatasync(5</…/wal.000000000001>) = 0`, or split in two around another
+    // thread's call (`fdatasync(5</…/wal.…> <unfinished ...>` … `<... fdatasync resumed>) = 0`).
     let log_syncs = trace
         .lines()
-        .filter(|line| line.contains("fdatasync(") && line.contains("/db>"))
+        .filter(|line| line.contains("fdatasync(") && line.contains("/wal."))
         .count() as u64;
     assert!(
         !trace

@@ -6,23 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+mod common;
 
 use cashier_engine::model::*;
 use cashier_engine::store::{IndexKind, OrderFilter, SledStore, Store, CURRENT_FORMAT};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/engine")
@@ -35,7 +24,7 @@ fn state_name(state: OrderState) -> String {
 #[test]
 fn a_format_1_store_opens_and_every_record_migrates() {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&fixtures().join("store-v1"), dir.path());
+    common::copy_dir(&fixtures().join("store-v1"), dir.path());
     let expected: Vec<serde_json::Value> = serde_json::from_str(
         &std::fs::read_to_string(fixtures().join("store-v1-records.json")).unwrap(),
     )
@@ -146,7 +135,7 @@ fn a_format_1_store_opens_and_every_record_migrates() {
 /// invariants and its audit trail, the state index agrees with the records, the feed is there.
 fn open_fixture(name: &str) -> (tempfile::TempDir, SledStore, Vec<OrderRecord>) {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&fixtures().join(name), dir.path());
+    common::copy_dir(&fixtures().join(name), dir.path());
     let store = SledStore::open(dir.path()).unwrap();
     assert_eq!(store.format().unwrap(), CURRENT_FORMAT);
     let records = store.all_orders().unwrap();

@@ -1,8 +1,9 @@
-//! What makes a flushed store survive a power cut. sled 0.34.7's `flush` writes its log with
-//! `pwrite` + `sync_file_range`, which flushes neither the file's metadata nor the disk's write
-//! cache, and writes values over ~128 KB to `blobs/` with no sync at all. After every group
-//! flush, [`Syncer::sync`] calls `fdatasync` on the log file and `fsync` on any new blob file and
-//! on the blob directory, so one sync covers every transition of the group.
+//! What makes sled's files survive a power cut at a checkpoint. sled 0.34.7's `flush` writes its
+//! log with `pwrite` + `sync_file_range`, which flushes neither the file's metadata nor the
+//! disk's write cache, and writes values over ~128 KB to `blobs/` with no sync at all. After each
+//! checkpoint's flush, [`Syncer::sync`] calls `fdatasync` on sled's log file and `fsync` on any
+//! new blob file and on the blob directory. (Between checkpoints, commits are made durable by
+//! the store's own write-ahead log, `wal.rs`.)
 //!
 //! A store directory also carries a marker written at creation: if the marker is there but the
 //! store opens empty (its log lost or truncated), opening refuses instead of starting afresh.
@@ -23,7 +24,6 @@ fn io(what: &str, path: &Path, error: std::io::Error) -> StoreError {
 
 /// Syncs a store directory's files after sled flushed them.
 pub(crate) struct Syncer {
-    dir: PathBuf,
     log: File,
     blobs: PathBuf,
     synced_blobs: HashSet<OsString>,
@@ -35,16 +35,10 @@ impl Syncer {
         let log_path = dir.join("db");
         let log = File::open(&log_path).map_err(|error| io("opening", &log_path, error))?;
         Ok(Syncer {
-            dir: dir.to_path_buf(),
             log,
             blobs: dir.join("blobs"),
             synced_blobs: HashSet::new(),
         })
-    }
-
-    /// The store directory.
-    pub(crate) fn dir(&self) -> PathBuf {
-        self.dir.clone()
     }
 
     /// `fdatasync` the log; `fsync` new blobs and their directory.

@@ -12,10 +12,13 @@
 mod durability;
 mod format;
 mod keys;
+mod log_store;
+mod overlay;
 mod sled_store;
 mod v1;
 mod v1_events;
 mod v2;
+mod wal;
 
 use std::future::Future;
 use std::pin::Pin;

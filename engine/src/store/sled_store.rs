@@ -1,24 +1,26 @@
 //! The sled implementation of [`Store`]. Trees: `orders`, `index` (lookups and query filters),
-//! `events` (audit), `deadlines`, `feed`, `meta`. Flushes are group-committed by one flusher
-//! thread: every caller waiting while a flush runs is served by the next one, so concurrent
-//! orders share a sync. sled's `flush_async` is not used: it deadlocks under concurrency in
-//! 0.34.x (perf-anchors row 5c‴, sled#1308).
+//! `events` (audit), `deadlines`, `feed`, `meta`. A commit goes to the hot layer and the
+//! write-ahead log's pending bytes (`log_store.rs`); flushes are group-committed by one flusher
+//! thread, which writes the log and calls `fdatasync` once for every caller waiting meanwhile.
+//! A checkpointer thread moves the hot layer into sled and syncs sled's files every
+//! [`StoreOptions::checkpoint_bytes`] of log, off the flush path. sled's `flush_async` is not
+//! used: it deadlocks under concurrency in 0.34.x (perf-anchors row 5c‴, sled#1308).
 //!
 //! Feed entries are numbered under one mutex held across their commit, so the feed has no
 //! gaps in commit order; a reader sees only entries a finished flush made durable.
 
+use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use sled::Transactional;
 
 use crate::feed::FeedEntry;
 use crate::model::{LoggedEvent, OrderRecord};
 use crate::order_number::OrderNumber;
-use crate::store::durability::{self, Syncer};
+use crate::store::durability;
 use crate::store::format::{self, encode, CURRENT_FORMAT};
 use crate::store::keys::*;
+use crate::store::log_store::{prefix_end, Core};
+use crate::store::wal::{TreeId, TreeWrite};
 use crate::store::{Commit, FlushFuture, FlushStats, IndexKind, OrderFilter, Store, StoreError};
 
 const FORMAT_KEY: &[u8] = b"format";
@@ -48,9 +50,12 @@ pub struct StoreOptions {
     /// size in its log, not what they take in memory: in `cashier soak` (200 orders/s) a
     /// 128 MiB cap let the engine grow 43 MB a minute in its third minute, a 16 MiB cap 4 MB.
     pub cache_bytes: u64,
-    /// Flush and sync on the asking thread instead of the group-commit flusher
-    /// ([`SledStore::open_inline`]).
+    /// Flush, sync and checkpoint on the asking thread instead of the flusher and checkpointer
+    /// threads ([`SledStore::open_inline`]).
     pub inline_flush: bool,
+    /// Write-ahead log bytes after which the hot layer moves into sled and the log starts a new
+    /// file (16 MiB by default: it bounds the hot layer's memory and what a restart replays).
+    pub checkpoint_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -58,39 +63,34 @@ impl Default for StoreOptions {
         StoreOptions {
             cache_bytes: 32 * 1024 * 1024,
             inline_flush: false,
+            checkpoint_bytes: 16 * 1024 * 1024,
         }
     }
 }
 
 /// The sled store.
 pub struct SledStore {
-    db: sled::Db,
-    orders: sled::Tree,
-    index: sled::Tree,
-    events: sled::Tree,
-    deadlines: sled::Tree,
-    feed: sled::Tree,
+    core: Arc<Core>,
     meta: sled::Tree,
     next_sequence: Mutex<u64>,
     flush_requests: Mutex<Option<mpsc::Sender<FlushRequest>>>,
-    flusher: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// Set for a store that flushes on the caller's thread (`open_inline`): its syncer.
-    inline: Option<Mutex<Option<Syncer>>>,
+    /// The flusher and checkpointer threads (none for an inline store).
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    inline: bool,
     counters: Arc<Counters>,
-    /// The directory whose files are synced (none for a temporary store).
-    sync_path: Option<std::path::PathBuf>,
 }
 
 impl SledStore {
-    /// Opens (or creates) a store in `path`, migrating a store of an older format first. Every
-    /// flush is followed by `fdatasync`; a directory that was a store and opens empty is refused.
+    /// Opens (or creates) a store in `path`, replaying its write-ahead log and migrating a
+    /// store of an older format. Every group flush is an `fdatasync` of the log; a directory
+    /// that was a store and opens empty is refused.
     pub fn open(path: &std::path::Path) -> Result<SledStore, StoreError> {
         SledStore::open_with(path, StoreOptions::default())
     }
 
-    /// Opens a store that flushes and syncs on the thread that asks, with no flusher thread
-    /// (and so no group commit): a single-threaded simulation then has no hand-off whose
-    /// timing would reorder its wake-ups, and replays exactly.
+    /// Opens a store that flushes, syncs and checkpoints on the thread that asks, with no
+    /// threads of its own (and so no group commit): a single-threaded simulation then has no
+    /// hand-off whose timing would reorder its wake-ups, and replays exactly.
     pub fn open_inline(path: &std::path::Path) -> Result<SledStore, StoreError> {
         SledStore::open_with(
             path,
@@ -106,11 +106,12 @@ impl SledStore {
         path: &std::path::Path,
         options: StoreOptions,
     ) -> Result<SledStore, StoreError> {
-        let inline = options.inline_flush;
         let existed = durability::was_created(path);
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(options.cache_bytes)
+            // Checkpoints flush and sync sled; the log makes commits durable between them.
+            .flush_every_ms(None)
             .open()
             .map_err(storage)?;
         let empty = db.open_tree("orders").map_err(storage)?.is_empty()
@@ -118,8 +119,8 @@ impl SledStore {
         if existed && empty {
             return Err(StoreError::Lost(path.display().to_string()));
         }
-        let syncer = Syncer::open(path)?;
-        let store = SledStore::from_db(db, Some(syncer), inline)?;
+        let core = Core::open(db.clone(), Some(path), options.checkpoint_bytes)?;
+        let store = SledStore::from_core(&db, core, options.inline_flush)?;
         if !existed {
             // The format key written at upgrade is synced; only then is the marker written.
             durability::mark_created(path)?;
@@ -127,28 +128,23 @@ impl SledStore {
         Ok(store)
     }
 
-    /// A store in a temporary directory removed on drop (tests; flushed, never synced).
+    /// A store in a temporary directory removed on drop (tests): the same hot layer and
+    /// checkpoints, with no log and no syncs.
     pub fn temporary() -> Result<SledStore, StoreError> {
         let db = sled::Config::new()
             .temporary(true)
             .open()
             .map_err(storage)?;
-        SledStore::from_db(db, None, false)
+        let core = Core::open(db.clone(), None, StoreOptions::default().checkpoint_bytes)?;
+        SledStore::from_core(&db, core, false)
     }
 
-    fn from_db(
-        db: sled::Db,
-        syncer: Option<Syncer>,
-        inline: bool,
-    ) -> Result<SledStore, StoreError> {
-        let open = |name: &str| db.open_tree(name).map_err(storage);
-        let feed = open("feed")?;
-        let last_sequence = match feed.last().map_err(storage)? {
+    fn from_core(db: &sled::Db, core: Core, inline: bool) -> Result<SledStore, StoreError> {
+        let last_sequence = match core.trees.tree(TreeId::Feed).last().map_err(storage)? {
             Some((key, _)) => sequence_of(&key)?,
             None => 0,
         };
-        let (sender, receiver) = mpsc::channel::<FlushRequest>();
-        let sync_path = syncer.as_ref().map(Syncer::dir);
+        let core = Arc::new(core);
         let counters = Arc::new(Counters::default());
         counters
             .committed_sequence
@@ -156,58 +152,48 @@ impl SledStore {
         counters
             .durable_sequence
             .store(last_sequence, Ordering::Release);
-        let (flusher_thread, inline) = if inline {
-            (None, Some(Mutex::new(syncer)))
+        let (sender, receiver) = mpsc::channel::<FlushRequest>();
+        let threads = if inline {
+            Vec::new()
         } else {
-            let flusher_db = db.clone();
-            let flusher_counters = counters.clone();
-            let thread = std::thread::Builder::new()
-                .name("cashier-flusher".into())
-                .spawn(move || flusher(flusher_db, syncer, receiver, flusher_counters))
-                .map_err(storage)?;
-            (Some(thread), None)
+            spawn_threads(&core, receiver, &counters)?
         };
         let store = SledStore {
-            orders: open("orders")?,
-            index: open("index")?,
-            events: open("events")?,
-            deadlines: open("deadlines")?,
-            meta: open("meta")?,
-            feed,
-            db,
+            meta: db.open_tree("meta").map_err(storage)?,
+            core,
             next_sequence: Mutex::new(last_sequence + 1),
             flush_requests: Mutex::new(Some(sender)),
-            flusher: Mutex::new(flusher_thread),
+            threads: Mutex::new(threads),
             inline,
             counters,
-            sync_path,
         };
         store.upgrade()?;
         Ok(store)
     }
 
-    /// Flushes and syncs now, on the caller's thread (rare meta writes: format, slots, cursor).
+    /// Flushes and syncs sled now, on the caller's thread (rare meta writes: format, slots,
+    /// cursor).
     fn sync_now(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(storage)?;
-        match &self.sync_path {
-            Some(path) => Syncer::open(path)?.sync(),
-            None => Ok(()),
-        }
+        self.core.sync_sled()
     }
 
-    /// Stops the flusher after serving pending flushes, and waits for it (so the directory's
-    /// lock is released once the store is dropped).
+    /// Stops the flusher after serving pending flushes, then the checkpointer, makes a last
+    /// checkpoint and waits for it (so the directory's lock is released once the store is
+    /// dropped, and its sled files hold everything).
     pub fn close(&self) {
         if let Ok(mut sender) = self.flush_requests.lock() {
             sender.take();
         }
-        let handle = self
-            .flusher
+        let threads = self
+            .threads
             .lock()
-            .ok()
-            .and_then(|mut handle| handle.take());
-        if let Some(handle) = handle {
-            let _ = handle.join();
+            .map(|mut threads| std::mem::take(&mut *threads))
+            .unwrap_or_default();
+        for thread in threads {
+            let _ = thread.join();
+        }
+        if let Err(error) = self.core.checkpoint() {
+            tracing::error!(%error, "store checkpoint at close failed; the next open replays the log");
         }
     }
 
@@ -225,7 +211,7 @@ impl SledStore {
     /// migrated, and the indexes the older format lacked are built. Then the format is synced.
     fn upgrade(&self) -> Result<(), StoreError> {
         let stored = self.meta.get(FORMAT_KEY).map_err(storage)?;
-        let format = match (&stored, self.orders.is_empty()) {
+        let format = match (&stored, self.core.trees.tree(TreeId::Orders).is_empty()) {
             (Some(bytes), _) => bytes.first().copied().unwrap_or(CURRENT_FORMAT),
             (None, true) => CURRENT_FORMAT,
             (None, false) => 1,
@@ -246,66 +232,95 @@ impl SledStore {
     }
 
     fn migrate_all(&self) -> Result<(), StoreError> {
-        for entry in self.orders.iter() {
+        for entry in self.core.trees.tree(TreeId::Orders).iter() {
             let (_, bytes) = entry.map_err(storage)?;
             let record = format::decode_record(&bytes)?;
-            self.orders
+            self.core
+                .trees
+                .tree(TreeId::Orders)
                 .insert(record.order_no.as_str().as_bytes(), encode(&record)?)
                 .map_err(storage)?;
             for key in index_keys(&record) {
-                self.index
+                self.core
+                    .trees
+                    .tree(TreeId::Index)
                     .insert(key.as_slice(), index_value(&record, &key))
                     .map_err(storage)?;
             }
         }
-        for entry in self.events.iter() {
+        for entry in self.core.trees.tree(TreeId::Events).iter() {
             let (key, bytes) = entry.map_err(storage)?;
             if format::version_of(&bytes) != Some(CURRENT_FORMAT) {
                 let event = format::decode_event(&bytes)?;
-                self.events.insert(key, encode(&event)?).map_err(storage)?;
+                self.core
+                    .trees
+                    .tree(TreeId::Events)
+                    .insert(key, encode(&event)?)
+                    .map_err(storage)?;
             }
         }
         Ok(())
     }
 
     fn write(&self, commit: &Commit<'_>, sequence: u64) -> Result<(), StoreError> {
-        let order_no = commit.record.order_no.as_str();
-        let record_bytes = encode(commit.record)?;
-        let event_bytes = encode(commit.event)?;
-        let entries = feed_entries(commit, sequence)?;
-        let known = commit.previous.map(index_keys).unwrap_or_default();
-        let fresh = index_keys(commit.record);
-        let added: Vec<&Vec<u8>> = fresh.iter().filter(|key| !known.contains(key)).collect();
-        let removed: Vec<&Vec<u8>> = known.iter().filter(|key| !fresh.contains(key)).collect();
-        let old_deadline = commit.previous.and_then(|previous| previous.deadline_ms);
-        let new_deadline = commit.record.deadline_ms;
-        let result: Result<(), TransactionError<()>> = (
-            &self.orders,
-            &self.index,
-            &self.events,
-            &self.deadlines,
-            &self.feed,
-        )
-            .transaction(|(orders, index, events, deadlines, feed)| {
-                orders.insert(order_no.as_bytes(), record_bytes.as_slice())?;
-                for key in &added {
-                    index.insert(key.as_slice(), index_value(commit.record, key))?;
-                }
-                for key in &removed {
-                    index.remove(key.as_slice())?;
-                }
-                events.insert(
-                    event_key(order_no, commit.event.revision),
-                    event_bytes.as_slice(),
-                )?;
-                move_deadline(deadlines, order_no, old_deadline, new_deadline)?;
-                for (key, bytes) in &entries {
-                    feed.insert(key.as_slice(), bytes.as_slice())?;
-                }
-                Ok::<(), ConflictableTransactionError<()>>(())
-            });
-        result.map_err(|error| storage(format!("{error:?}")))
+        self.core.commit(tree_writes(commit, sequence)?)
     }
+}
+
+/// A commit's writes: the record, its index changes, its audit line, its deadline move and its
+/// feed entries numbered from `sequence`.
+fn tree_writes(commit: &Commit<'_>, sequence: u64) -> Result<Vec<TreeWrite>, StoreError> {
+    let order_no = commit.record.order_no.as_str();
+    let put = |tree, key: Vec<u8>, value: Vec<u8>| TreeWrite {
+        tree,
+        key,
+        value: Some(value),
+    };
+    let remove = |tree, key: Vec<u8>| TreeWrite {
+        tree,
+        key,
+        value: None,
+    };
+    let mut writes = vec![put(
+        TreeId::Orders,
+        order_no.as_bytes().to_vec(),
+        encode(commit.record)?,
+    )];
+    let known = commit.previous.map(index_keys).unwrap_or_default();
+    let fresh = index_keys(commit.record);
+    for key in fresh.iter().filter(|key| !known.contains(key)) {
+        writes.push(put(
+            TreeId::Index,
+            key.clone(),
+            index_value(commit.record, key),
+        ));
+    }
+    for key in known.iter().filter(|key| !fresh.contains(key)) {
+        writes.push(remove(TreeId::Index, key.clone()));
+    }
+    writes.push(put(
+        TreeId::Events,
+        event_key(order_no, commit.event.revision),
+        encode(commit.event)?,
+    ));
+    let old_deadline = commit.previous.and_then(|previous| previous.deadline_ms);
+    let new_deadline = commit.record.deadline_ms;
+    if old_deadline != new_deadline {
+        if let Some(old) = old_deadline {
+            writes.push(remove(TreeId::Deadlines, deadline_key(old, order_no)));
+        }
+        if let Some(new) = new_deadline {
+            writes.push(put(
+                TreeId::Deadlines,
+                deadline_key(new, order_no),
+                Vec::new(),
+            ));
+        }
+    }
+    for (key, bytes) in feed_entries(commit, sequence)? {
+        writes.push(put(TreeId::Feed, key, bytes));
+    }
+    Ok(writes)
 }
 
 fn sequence_of(key: &[u8]) -> Result<u64, StoreError> {
@@ -350,91 +365,109 @@ fn feed_entries(commit: &Commit<'_>, first: u64) -> Result<Vec<Encoded>, StoreEr
         .collect()
 }
 
-fn move_deadline(
-    deadlines: &TransactionalTree,
-    order_no: &str,
-    old: Option<i64>,
-    new: Option<i64>,
-) -> Result<(), ConflictableTransactionError<()>> {
-    if old == new {
-        return Ok(());
-    }
-    if let Some(old) = old {
-        deadlines.remove(deadline_key(old, order_no))?;
-    }
-    if let Some(new) = new {
-        deadlines.insert(deadline_key(new, order_no), &[] as &[u8])?;
-    }
-    Ok(())
+/// Starts the flusher, and the checkpointer it wakes when the log is due.
+fn spawn_threads(
+    core: &Arc<Core>,
+    receiver: mpsc::Receiver<FlushRequest>,
+    counters: &Arc<Counters>,
+) -> Result<Vec<std::thread::JoinHandle<()>>, StoreError> {
+    let (wake_checkpointer, checkpoint_requests) = mpsc::sync_channel::<()>(1);
+    let checkpointer_core = core.clone();
+    let checkpointer = std::thread::Builder::new()
+        .name("cashier-checkpoint".into())
+        .spawn(move || checkpointer(&checkpointer_core, &checkpoint_requests))
+        .map_err(storage)?;
+    let flusher_core = core.clone();
+    let flusher_counters = counters.clone();
+    let flusher = std::thread::Builder::new()
+        .name("cashier-flusher".into())
+        .spawn(move || {
+            flusher(
+                &flusher_core,
+                &receiver,
+                &flusher_counters,
+                &wake_checkpointer,
+            )
+        })
+        .map_err(storage)?;
+    // The flusher first: its end drops the checkpointer's wake-up sender, which ends that.
+    Ok(vec![flusher, checkpointer])
 }
 
-/// The group-commit loop: takes one request, gathers every request queued meanwhile, flushes
-/// and syncs once, answers them all. Feed entries committed before the flush started are
-/// durable after it.
+/// The group-commit loop: takes one request, gathers every request queued meanwhile, syncs
+/// once, answers them all, and wakes the checkpointer when the log is due. Feed entries
+/// committed before a sync started are durable after it.
 fn flusher(
-    db: sled::Db,
-    mut syncer: Option<Syncer>,
-    receiver: mpsc::Receiver<FlushRequest>,
-    counters: Arc<Counters>,
+    core: &Core,
+    receiver: &mpsc::Receiver<FlushRequest>,
+    counters: &Counters,
+    wake_checkpointer: &mpsc::SyncSender<()>,
 ) {
     while let Ok(first) = receiver.recv() {
         let mut waiting = vec![first];
         while let Ok(next) = receiver.try_recv() {
             waiting.push(next);
         }
-        let result = flush_and_sync(&db, &mut syncer, &counters, waiting.len() as u64);
+        let result = flush_and_sync(core, counters, waiting.len() as u64);
         for waiter in waiting {
             let _ = waiter.send(result.clone());
+        }
+        if core.checkpoint_due() {
+            // Full: a wake-up is already queued.
+            let _ = wake_checkpointer.try_send(());
         }
     }
 }
 
-/// One flush and sync serving `requests` flush requests; feed entries committed before it
-/// started are durable once it succeeds.
-fn flush_and_sync(
-    db: &sled::Db,
-    syncer: &mut Option<Syncer>,
-    counters: &Counters,
-    requests: u64,
-) -> Result<(), StoreError> {
-    let covered = counters.committed_sequence.load(Ordering::Acquire);
-    let result = db
-        .flush()
-        .map(|_| ())
-        .map_err(storage)
-        .and_then(|()| match syncer {
-            Some(syncer) => syncer.sync(),
-            None => Ok(()),
-        });
-    if result.is_ok() {
-        counters
-            .durable_sequence
-            .fetch_max(covered, Ordering::AcqRel);
+fn checkpointer(core: &Core, requests: &mpsc::Receiver<()>) {
+    while requests.recv().is_ok() {
+        if let Err(error) = core.checkpoint() {
+            tracing::error!(%error, "store checkpoint failed; the next one retries it");
+        }
     }
-    counters.flushes.fetch_add(1, Ordering::Relaxed);
+}
+
+/// One log sync serving `requests` flush requests; feed entries committed before it started
+/// are durable once it succeeds.
+fn flush_and_sync(core: &Core, counters: &Counters, requests: u64) -> Result<(), StoreError> {
+    let covered = counters.committed_sequence.load(Ordering::Acquire);
+    let synced = core.sync_group()?;
+    counters
+        .durable_sequence
+        .fetch_max(covered, Ordering::AcqRel);
+    if synced {
+        counters.flushes.fetch_add(1, Ordering::Relaxed);
+    }
     counters.requests.fetch_add(requests, Ordering::Relaxed);
-    result
+    Ok(())
+}
+
+/// Decodes merged entries' values.
+fn decoded<T>(
+    entries: impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>>,
+    decode: fn(&[u8]) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    entries
+        .map(|entry| entry.and_then(|(_, bytes)| decode(&bytes)))
+        .collect()
 }
 
 impl Store for SledStore {
     fn load(&self, order_no: &OrderNumber) -> Result<Option<OrderRecord>, StoreError> {
-        match self
-            .orders
-            .get(order_no.as_str().as_bytes())
-            .map_err(storage)?
-        {
-            None => Ok(None),
-            Some(bytes) => format::decode_record(&bytes).map(Some),
-        }
+        self.core
+            .get(TreeId::Orders, order_no.as_str().as_bytes())?
+            .map(|bytes| format::decode_record(&bytes))
+            .transpose()
     }
 
     fn find(&self, index: IndexKind, key: &str) -> Result<Option<OrderNumber>, StoreError> {
-        match self.index.get(lookup_key(index, key)).map_err(storage)? {
-            None => Ok(None),
-            Some(bytes) => OrderNumber::parse(String::from_utf8_lossy(&bytes).into_owned())
-                .map(Some)
-                .map_err(|error| StoreError::Decode(error.to_string())),
-        }
+        self.core
+            .get(TreeId::Index, &lookup_key(index, key))?
+            .map(|bytes| {
+                OrderNumber::parse(String::from_utf8_lossy(&bytes).into_owned())
+                    .map_err(|error| StoreError::Decode(error.to_string()))
+            })
+            .transpose()
     }
 
     fn commit(&self, commit: Commit<'_>) -> Result<(), StoreError> {
@@ -454,11 +487,13 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> FlushFuture {
-        if let Some(syncer) = &self.inline {
-            let result = match syncer.lock() {
-                Ok(mut syncer) => flush_and_sync(&self.db, &mut syncer, &self.counters, 1),
-                Err(_) => Err(StoreError::Closed),
-            };
+        if self.inline {
+            let result = flush_and_sync(&self.core, &self.counters, 1).and_then(|()| {
+                match self.core.checkpoint_due() {
+                    true => self.core.checkpoint(),
+                    false => Ok(()),
+                }
+            });
             return Box::pin(std::future::ready(result));
         }
         let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -483,8 +518,9 @@ impl Store for SledStore {
     fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<OrderNumber>, StoreError> {
         let end = deadline_key(now_ms.saturating_add(1), "");
         let mut due = Vec::new();
-        for entry in self.deadlines.range(..end).take(limit) {
-            let (key, _) = entry.map_err(storage)?;
+        let range = (Bound::Unbounded, Bound::Excluded(end));
+        for entry in self.core.range(TreeId::Deadlines, range)?.take(limit) {
+            let (key, _) = entry?;
             let order_no = String::from_utf8_lossy(key.get(8..).unwrap_or_default()).into_owned();
             if let Ok(order_no) = OrderNumber::parse(order_no) {
                 due.push(order_no);
@@ -496,25 +532,18 @@ impl Store for SledStore {
     fn events(&self, order_no: &OrderNumber) -> Result<Vec<LoggedEvent>, StoreError> {
         let mut prefix = order_no.as_str().as_bytes().to_vec();
         prefix.push(b'/');
-        self.events
-            .scan_prefix(prefix)
-            .map(|entry| {
-                entry
-                    .map_err(storage)
-                    .and_then(|(_, bytes)| format::decode_event(&bytes))
-            })
-            .collect()
+        decoded(
+            self.core.scan_prefix(TreeId::Events, &prefix)?,
+            format::decode_event,
+        )
     }
 
     fn all_orders(&self) -> Result<Vec<OrderRecord>, StoreError> {
-        self.orders
-            .iter()
-            .map(|entry| {
-                entry
-                    .map_err(storage)
-                    .and_then(|(_, bytes)| format::decode_record(&bytes))
-            })
-            .collect()
+        let everything = (Bound::Unbounded, Bound::Unbounded);
+        decoded(
+            self.core.range(TreeId::Orders, everything)?,
+            format::decode_record,
+        )
     }
 
     fn orders_by(
@@ -529,18 +558,14 @@ impl Store for SledStore {
             start.extend_from_slice(after.as_str().as_bytes());
             start.push(0);
         }
+        let range = (Bound::Included(start), prefix_end(&prefix));
         let mut orders = Vec::new();
-        for entry in self.index.range(start..) {
-            let (key, _) = entry.map_err(storage)?;
-            let Some(order_no) = key.strip_prefix(prefix.as_slice()) else {
-                break;
-            };
+        for entry in self.core.range(TreeId::Index, range)?.take(limit) {
+            let (key, _) = entry?;
+            let order_no = key.get(prefix.len()..).unwrap_or_default();
             let order_no = OrderNumber::parse(String::from_utf8_lossy(order_no).into_owned())
                 .map_err(|error| StoreError::Decode(error.to_string()))?;
             orders.push(order_no);
-            if orders.len() >= limit {
-                break;
-            }
         }
         Ok(orders)
     }
@@ -551,15 +576,14 @@ impl Store for SledStore {
         if start > durable {
             return Ok(Vec::new());
         }
-        self.feed
-            .range(start.to_be_bytes()..=durable.to_be_bytes())
-            .take(limit)
-            .map(|entry| {
-                entry
-                    .map_err(storage)
-                    .and_then(|(_, bytes)| format::decode_feed(&bytes))
-            })
-            .collect()
+        let range = (
+            Bound::Included(start.to_be_bytes().to_vec()),
+            Bound::Included(durable.to_be_bytes().to_vec()),
+        );
+        decoded(
+            self.core.range(TreeId::Feed, range)?.take(limit),
+            format::decode_feed,
+        )
     }
 
     fn feed_cursor(&self) -> Result<u64, StoreError> {

@@ -60,3 +60,17 @@ pub fn new_order(amount_fen: u64, lifetime_ms: i64) -> OrderRecord {
     };
     machine::create(None, &spec, 0).unwrap().record
 }
+
+/// Copies a directory tree (fixture stores into a test's own directory).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
