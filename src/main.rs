@@ -79,13 +79,17 @@ enum Command {
         /// Draw throughput and start_payment latency over time into this SVG file.
         #[arg(long)]
         chart: Option<std::path::PathBuf>,
+        /// Drive for this many seconds instead of for `--orders` orders.
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// Orders started per second (flat out when absent); with `--notify-http`,
+        /// notifications per second (1000 when absent).
+        #[arg(long)]
+        rate: Option<u32>,
         /// Instead: notification acks over HTTP through axum and actix-web, and the raw engine
         /// call, `--orders` each at `--rate` per second.
         #[arg(long)]
         notify_http: bool,
-        /// Notifications per second with `--notify-http`.
-        #[arg(long, default_value_t = 1000)]
-        rate: u32,
     },
     /// Reconcile a day: download WeChat's bills for every merchant of the configuration, compare
     /// them with the engine's store, resolve what a query can, record the rest as alerts.
@@ -488,13 +492,15 @@ fn main() -> ExitCode {
             data_dir,
             json,
             chart,
-            notify_http,
+            seconds,
             rate,
+            notify_http,
         } => {
             let Some(runtime) = tokio_runtime() else {
                 return ExitCode::from(2);
             };
             if notify_http {
+                let rate = rate.unwrap_or(1000);
                 let output = match runtime.block_on(cashier::cli::load_notify::run(orders, rate)) {
                     Ok((text, ok)) => cashier::cli::CommandOutput {
                         stdout: text,
@@ -515,6 +521,8 @@ fn main() -> ExitCode {
                 data_dir,
                 json,
                 chart,
+                rate,
+                seconds,
             };
             match runtime.block_on(cashier::cli::load::run(&arguments)) {
                 Ok((text, ok)) => cashier::cli::CommandOutput {

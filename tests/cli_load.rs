@@ -6,10 +6,12 @@
 
 use std::process::Command;
 
-#[test]
-fn load_drives_every_order_to_paid_and_reports_json() {
+/// Runs `cashier load ARGS --json`, which must succeed with nothing but the JSON line on stdout.
+fn load_report(args: &[&str]) -> serde_json::Value {
     let output = Command::new(env!("CARGO_BIN_EXE_cashier"))
-        .args(["load", "--orders", "60", "--concurrency", "16", "--json"])
+        .arg("load")
+        .args(args)
+        .arg("--json")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -18,7 +20,16 @@ fn load_drives_every_order_to_paid_and_reports_json() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        !stdout.contains('\r'),
+        "nothing but the JSON line on stdout"
+    );
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[test]
+fn load_drives_every_order_to_paid_and_reports_json() {
+    let report = load_report(&["--orders", "60", "--concurrency", "16"]);
     assert_eq!(report["paid"], 60);
     assert!(report["orders_per_second"].as_f64().unwrap() > 0.0);
     for operation in ["create_order", "start_payment", "notification_ack"] {
@@ -29,10 +40,6 @@ fn load_drives_every_order_to_paid_and_reports_json() {
     }
     assert!(report["rss_bytes"].as_u64().unwrap() > 0);
     assert!(report["transitions_per_flush"].as_f64().unwrap() >= 1.0);
-    assert!(
-        !stdout.contains('\r'),
-        "nothing but the JSON line on stdout"
-    );
 }
 
 /// `cashier load --notify-http` (issue #8): the same notifications acknowledged through axum,
@@ -73,4 +80,15 @@ fn load_draws_a_chart_of_throughput_and_latency() {
     let svg = std::fs::read_to_string(&chart).unwrap();
     assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
     assert_eq!(svg.matches("<polyline").count(), 3, "throughput, p50, p99");
+}
+
+/// `cashier load --rate R --seconds T` (issue #10: "at a target rate or flat out, for N orders
+/// or T seconds"): about R·T orders, every one paid, the rate in the report.
+#[test]
+fn load_at_a_rate_for_a_time_starts_about_rate_times_seconds_orders() {
+    let report = load_report(&["--rate", "40", "--seconds", "2"]);
+    let orders = report["orders"].as_u64().unwrap();
+    assert!((60..=90).contains(&orders), "{report}");
+    assert_eq!(report["paid"].as_u64().unwrap(), orders);
+    assert_eq!(report["target_rate"], 40);
 }

@@ -1,11 +1,15 @@
-//! `cashier load`: drives the engine flat out for N orders (create → start payment → paid by
-//! notification, every transition durable before its effect or acknowledgement) against the
-//! in-process simulator, and reports throughput, per-operation latency percentiles
-//! (p50/p90/p99/p99.9/max), flushes and transitions per flush, context switches and RSS, as text
-//! or one JSON object (`--json`). The measuring tool for issue #10's work; no timed test uses it.
+//! `cashier load`: drives the engine flat out or at a rate, for N orders or T seconds (create →
+//! start payment → paid by notification, every transition durable before its effect or
+//! acknowledgement) against the in-process simulator, and reports throughput, per-operation
+//! latency percentiles (p50/p90/p99/p99.9/max), flushes and transitions per flush, context
+//! switches and RSS, as text or one JSON object (`--json`). Orders are pipelined: each runs its
+//! own life, at most `--concurrency` at once, while a delivery task hands WeChat's
+//! notifications to the engine as they fall due. The measuring tool for issue #10's work; no
+//! timed test uses it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cashier_adapters::{AmountFen, OutTradeNo};
 use cashier_engine::model::Description;
@@ -29,6 +33,10 @@ pub struct LoadArguments {
     pub json: bool,
     /// Draw throughput and latency over time into this SVG file.
     pub chart: Option<std::path::PathBuf>,
+    /// Orders started per second (flat out when absent).
+    pub rate: Option<u32>,
+    /// Drive for this long instead of for `orders` orders.
+    pub seconds: Option<u64>,
 }
 
 /// Latencies of one operation, in microseconds.
@@ -103,6 +111,102 @@ async fn one_order(world: &SimulatedWorld, index: usize) -> Result<(u64, u64, Ou
     Ok((create_us, micros(began), start.out_trade_no))
 }
 
+/// One order's life as the driver saw it: when it finished (seconds into the run) and its
+/// create and start latencies; none for an order that failed.
+type Finished = Option<(f64, u64, u64)>;
+
+/// Hands WeChat's due notifications to the engine until `stop`.
+async fn deliver_until(world: Arc<SimulatedWorld>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Acquire) {
+        if world.simulator.deliver_due(&world.sink).await == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// Starts orders (at the rate, or as fast as `concurrency` allows) until the count or the time
+/// is reached; returns every order's outcome.
+async fn drive(
+    world: &Arc<SimulatedWorld>,
+    arguments: &LoadArguments,
+    began: Instant,
+) -> Vec<Finished> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(arguments.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut finished = Vec::new();
+    let deadline = arguments
+        .seconds
+        .map(|seconds| began + Duration::from_secs(seconds));
+    let mut index = 0usize;
+    while deadline.map_or(index < arguments.orders, |deadline| {
+        Instant::now() < deadline
+    }) {
+        if let Some(rate) = arguments.rate.filter(|rate| *rate > 0) {
+            let due = began + Duration::from_secs_f64(index as f64 / f64::from(rate));
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let world = world.clone();
+        tasks.spawn(async move {
+            let _slot = slot;
+            let (create_us, start_us, out_trade_no) = one_order(&world, index).await.ok()?;
+            world.payer(&out_trade_no, "success").ok()?;
+            Some((began.elapsed().as_secs_f64(), create_us, start_us))
+        });
+        index += 1;
+        while let Some(done) = tasks.try_join_next() {
+            finished.push(done.ok().flatten());
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        finished.push(done.ok().flatten());
+    }
+    finished
+}
+
+/// Waits until the engine has applied `expected` payment notifications (or a minute passes).
+async fn await_paid(world: &SimulatedWorld, expected: usize) {
+    let give_up = Instant::now() + Duration::from_secs(60);
+    while (world.engine.metrics().payment_notifications_applied as usize) < expected
+        && Instant::now() < give_up
+    {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Throughput and `start_payment` latency per second of the run, for the chart.
+fn chart_points(finished: &[(f64, u64, u64)]) -> Vec<crate::cli::load_chart::Point> {
+    let seconds = finished
+        .iter()
+        .map(|order| order.0 as usize)
+        .max()
+        .unwrap_or(0);
+    (0..=seconds)
+        .filter_map(|second| {
+            let mut latencies = Samples(
+                finished
+                    .iter()
+                    .filter(|order| order.0 as usize == second)
+                    .map(|order| order.2)
+                    .collect(),
+            );
+            if latencies.0.is_empty() {
+                return None;
+            }
+            let count = latencies.0.len();
+            let latency = latencies.percentiles();
+            Some(crate::cli::load_chart::Point {
+                at_s: second as f64 + 1.0,
+                orders_per_second: count as f64,
+                start_p50_ms: latency["p50"].as_f64().unwrap_or(0.0),
+                start_p99_ms: latency["p99"].as_f64().unwrap_or(0.0),
+            })
+        })
+        .collect()
+}
+
 /// Runs the load and returns the report (text or JSON) and whether every order was paid.
 pub async fn run(arguments: &LoadArguments) -> Result<(String, bool), String> {
     let temporary = tempfile::tempdir().map_err(|error| error.to_string())?;
@@ -126,62 +230,45 @@ pub async fn run(arguments: &LoadArguments) -> Result<(String, bool), String> {
         .simulator
         .set_delivery_window(arguments.concurrency.max(1));
     let (switches_before, _) = process_counters();
-    let (mut create, mut start, mut failures) = (Samples::default(), Samples::default(), 0usize);
     let began = Instant::now();
-    let batch = arguments.concurrency.max(1);
-    let mut points = Vec::new();
-    for chunk_start in (0..arguments.orders).step_by(batch) {
-        let batch_began = Instant::now();
-        let batch_first = start.0.len();
-        let mut tasks = tokio::task::JoinSet::new();
-        for index in chunk_start..(chunk_start + batch).min(arguments.orders) {
-            let world = world.clone();
-            tasks.spawn(async move { one_order(&world, index).await });
-        }
-        while let Some(done) = tasks.join_next().await {
-            match done {
-                Ok(Ok((create_us, start_us, out_trade_no))) => {
-                    create.0.push(create_us);
-                    start.0.push(start_us);
-                    let _ = world.payer(&out_trade_no, "success");
-                }
-                _ => failures += 1,
-            }
-        }
-        // The payers' notifications, acknowledged by the engine (each ack timed by the sink).
-        world.simulator.deliver_due(&world.sink).await;
-        world.settle().await;
-        let mut batch_samples = Samples(start.0[batch_first..].to_vec());
-        let latency = batch_samples.percentiles();
-        let orders = start.0.len() - batch_first;
-        points.push(crate::cli::load_chart::Point {
-            at_s: began.elapsed().as_secs_f64(),
-            orders_per_second: orders as f64 / batch_began.elapsed().as_secs_f64().max(1e-9),
-            start_p50_ms: latency["p50"].as_f64().unwrap_or(0.0),
-            start_p99_ms: latency["p99"].as_f64().unwrap_or(0.0),
-        });
-    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let deliverer = tokio::spawn(deliver_until(world.clone(), stop.clone()));
+    let outcomes = drive(&world, arguments, began).await;
+    let finished: Vec<(f64, u64, u64)> = outcomes.iter().flatten().copied().collect();
+    let failures = outcomes.len() - finished.len();
+    await_paid(&world, finished.len()).await;
+    stop.store(true, Ordering::Release);
+    let _ = deliverer.await;
+    world.settle().await;
+    let elapsed_s = began.elapsed().as_secs_f64();
     if let Some(path) = &arguments.chart {
         let title = format!(
             "cashier load: {} orders, concurrency {}",
-            arguments.orders, arguments.concurrency
+            outcomes.len(),
+            arguments.concurrency
         );
-        std::fs::write(path, crate::cli::load_chart::svg(&points, &title))
-            .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+        std::fs::write(
+            path,
+            crate::cli::load_chart::svg(&chart_points(&finished), &title),
+        )
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
     }
-    let elapsed_s = began.elapsed().as_secs_f64();
     let (switches_after, rss_bytes) = process_counters();
     let metrics = world.engine.metrics();
     let stats = world.engine.flush_stats();
+    let mut create = Samples(finished.iter().map(|order| order.1).collect());
+    let mut start = Samples(finished.iter().map(|order| order.2).collect());
     let mut acks = Samples(world.sink.ack_latencies_us());
     let paid = metrics.payment_notifications_applied as usize;
     world.engine.shutdown().await;
     let report = json!({
-        "orders": arguments.orders,
+        "orders": outcomes.len(),
         "paid": paid,
         "failures": failures,
         "seconds": elapsed_s,
-        "orders_per_second": arguments.orders as f64 / elapsed_s.max(1e-9),
+        "orders_per_second": outcomes.len() as f64 / elapsed_s.max(1e-9),
+        "target_rate": arguments.rate,
+        "concurrency": arguments.concurrency,
         "latency_ms": { "create_order": create.percentiles(), "start_payment": start.percentiles(), "notification_ack": acks.percentiles() },
         "flushes": stats.flushes,
         "flush_requests": stats.requests,
@@ -190,7 +277,7 @@ pub async fn run(arguments: &LoadArguments) -> Result<(String, bool), String> {
         "context_switches": switches_after.saturating_sub(switches_before),
         "rss_bytes": rss_bytes,
     });
-    let ok = failures == 0 && paid == arguments.orders;
+    let ok = failures == 0 && paid == outcomes.len();
     if arguments.json {
         return Ok((format!("{report}\n"), ok));
     }
