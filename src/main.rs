@@ -82,6 +82,10 @@ enum Command {
         /// Drive for this many seconds instead of for `--orders` orders.
         #[arg(long)]
         seconds: Option<u64>,
+        /// Leave every order waiting for its payer: a store of non-terminal orders, each with a
+        /// deadline, for measuring a restart (`--data-dir`).
+        #[arg(long)]
+        unpaid: bool,
         /// Orders started per second (flat out when absent); with `--notify-http`,
         /// notifications per second (1000 when absent).
         #[arg(long)]
@@ -493,6 +497,7 @@ fn main() -> ExitCode {
             json,
             chart,
             seconds,
+            unpaid,
             rate,
             notify_http,
         } => {
@@ -523,6 +528,7 @@ fn main() -> ExitCode {
                 chart,
                 rate,
                 seconds,
+                unpaid,
             };
             match runtime.block_on(cashier::cli::load::run(&arguments)) {
                 Ok((text, ok)) => cashier::cli::CommandOutput {

@@ -421,6 +421,10 @@ fn flusher(
 
 fn checkpointer(core: &Core, requests: &mpsc::Receiver<()>) {
     while requests.recv().is_ok() {
+        // A wake-up queued while the last checkpoint ran may find the new log still small.
+        if !core.checkpoint_due() {
+            continue;
+        }
         if let Err(error) = core.checkpoint() {
             tracing::error!(%error, "store checkpoint failed; the next one retries it");
         }
