@@ -64,7 +64,7 @@ fn engine_benches(criterion: &mut Criterion) {
         event: &logged,
         notices: &notices,
     };
-    // A real directory: a flush is sled's write plus the fdatasync that makes it durable.
+    // A real directory: a flush is the write-ahead log's write plus its fdatasync.
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(&dir.path().join("store")).unwrap();
     criterion.bench_function("engine/store_commit_transition", |bench| {
