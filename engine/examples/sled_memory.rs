@@ -1,6 +1,7 @@
 //! How sled 0.34.7's resident memory grows with what it stores, with its page cache capped at
-//! 128 MiB (the engine's default was 128 MiB then; it is 32 MiB now): 1.5 million orders' worth of keys in the engine's tree layout
-//! (a record, an index entry, two audit lines, a deadline and a feed entry each), printing RSS
+//! 128 MiB (the engine's default then; 32 MiB now): 1.5 million orders' worth of keys in the
+//! engine's tree layout (a record, an index entry, two audit lines, a deadline and a feed
+//! entry each), printing RSS
 //! and size on disk every 250,000. Run: `cargo run --release -p cashier-engine --example
 //! sled_memory -- DIR` (DIR must not exist or be a scratch directory). With `--count STORE`
 //! it instead counts the keys an engine store holds per tree and per order (for instance a
