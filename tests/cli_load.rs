@@ -92,3 +92,17 @@ fn load_at_a_rate_for_a_time_starts_about_rate_times_seconds_orders() {
     assert_eq!(report["paid"].as_u64().unwrap(), orders);
     assert_eq!(report["target_rate"], 40);
 }
+
+/// A rate or a duration of zero is refused (exit 2), not run as something else.
+#[test]
+fn load_refuses_a_zero_rate_or_duration() {
+    for args in [["--rate", "0"], ["--seconds", "0"]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_cashier"))
+            .arg("load")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&output.stdout).contains("must be at least 1"));
+    }
+}

@@ -144,7 +144,7 @@ async fn drive(
     while deadline.map_or(index < arguments.orders, |deadline| {
         Instant::now() < deadline
     }) {
-        if let Some(rate) = arguments.rate.filter(|rate| *rate > 0) {
+        if let Some(rate) = arguments.rate {
             let due = began + Duration::from_secs_f64(index as f64 / f64::from(rate));
             tokio::time::sleep_until(due.into()).await;
         }
@@ -215,6 +215,12 @@ fn chart_points(finished: &[(f64, u64, u64)]) -> Vec<crate::cli::load_chart::Poi
 
 /// Runs the load and returns the report (text or JSON) and whether every order was paid.
 pub async fn run(arguments: &LoadArguments) -> Result<(String, bool), String> {
+    if arguments.rate == Some(0) {
+        return Err("--rate must be at least 1 (leave it out to drive flat out)".into());
+    }
+    if arguments.seconds == Some(0) {
+        return Err("--seconds must be at least 1".into());
+    }
     let temporary = tempfile::tempdir().map_err(|error| error.to_string())?;
     let dir = arguments
         .data_dir
