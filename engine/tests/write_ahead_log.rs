@@ -28,6 +28,13 @@ fn log_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Copies the log files of store `from` into directory `to`.
+fn copy_log_files(from: &Path, to: &Path) {
+    for file in log_files(from) {
+        std::fs::copy(&file, to.join(file.file_name().unwrap())).unwrap();
+    }
+}
+
 /// A copy of the format-3 fixture store, opened.
 fn fixture_store(dir: &Path, options: StoreOptions) -> (SledStore, Vec<OrderRecord>) {
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/engine/store-v3");
@@ -109,9 +116,7 @@ fn a_flushed_commit_survives_a_crash_that_left_only_sled_files_and_the_synced_lo
     for file in log_files(&image) {
         std::fs::remove_file(file).unwrap();
     }
-    for file in log_files(&live) {
-        std::fs::copy(&file, image.join(file.file_name().unwrap())).unwrap();
-    }
+    copy_log_files(&live, &image);
     assert!(std::fs::metadata(&log_files(&image)[0]).unwrap().len() > 1_000);
     drop(store);
 
@@ -132,18 +137,13 @@ fn a_log_file_left_from_before_a_finished_checkpoint_is_not_replayed() {
     let second = commit_next_revisions(&store, &records);
     let stale = dir.path().join("stale");
     std::fs::create_dir(&stale).unwrap();
-    for file in log_files(&live) {
-        std::fs::copy(&file, stale.join(file.file_name().unwrap())).unwrap();
-    }
+    copy_log_files(&live, &stale);
     let third = commit_next_revisions(&store, &second);
     drop(store);
     // Two more checkpoints (a close each), so the stale file's number is followed by a gap.
     drop(SledStore::open(&live).unwrap());
     // Its removal did not survive (a file system that lost it): the file comes back.
-    for entry in std::fs::read_dir(&stale).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), live.join(entry.file_name())).unwrap();
-    }
+    copy_log_files(&stale, &live);
     assert_eq!(log_files(&live).len(), 2);
 
     let reopened = SledStore::open(&live).unwrap();

@@ -50,28 +50,28 @@ impl Trees {
     }
 
     fn apply(&self, write: &TreeWrite) -> Result<(), StoreError> {
-        let tree = self.tree(write.tree);
-        match &write.value {
-            Some(value) => tree.insert(write.key.as_slice(), value.as_slice()),
-            None => tree.remove(write.key.as_slice()),
-        }
-        .map(|_| ())
-        .map_err(storage)
+        put_or_remove(self.tree(write.tree), &write.key, write.value.as_deref())
     }
 
     fn apply_layer(&self, layer: &Layer) -> Result<(), StoreError> {
         for (position, changes) in layer.iter().enumerate() {
             let tree = self.tree(TREES[position]);
             for (key, value) in changes {
-                match value {
-                    Some(value) => tree.insert(key.as_slice(), value.as_slice()),
-                    None => tree.remove(key.as_slice()),
-                }
-                .map_err(storage)?;
+                put_or_remove(tree, key, value.as_deref())?;
             }
         }
         Ok(())
     }
+}
+
+/// Inserts a value, or removes the key for none.
+fn put_or_remove(tree: &sled::Tree, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+    match value {
+        Some(value) => tree.insert(key, value),
+        None => tree.remove(key),
+    }
+    .map(|_| ())
+    .map_err(storage)
 }
 
 const TREES: [TreeId; TreeId::COUNT] = [
